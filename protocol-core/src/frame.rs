@@ -1,0 +1,540 @@
+//! The frame codec: a 4-byte big-endian length, then one msgpack value.
+//!
+//! [`FrameDecoder`] is a push decoder over one receive buffer. Bytes go in as they arrive, in
+//! any split; complete frames come out as slices of that buffer, without copying or
+//! allocating. Partial input is not an error. A length prefix over the configured maximum is
+//! refused as soon as its four bytes are in, before any memory is reserved for the payload;
+//! a zero-length frame is refused too (the supervisor's own reader wedges on one).
+//!
+//! The encoders write the prefix and the payload into a caller-owned buffer that is reused
+//! from frame to frame, so that an adapter can send a whole frame with one write.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+
+use crate::messages::{ErrorResponse, ToSupervisor, ToTask};
+use crate::wire::{self, Reader, WireError};
+
+/// The default largest frame payload accepted or produced: 64 MiB.
+pub const DEFAULT_MAX_FRAME_LEN: u32 = 64 * 1024 * 1024;
+
+/// The length of the frame prefix.
+pub const PREFIX_LEN: usize = 4;
+
+/// Why the byte stream cannot be read as frames. The stream is unusable after any of these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// A frame announced a payload of zero bytes.
+    Empty {
+        /// Offset of the frame in the stream.
+        offset: u64,
+    },
+    /// A frame announced more bytes than the configured maximum.
+    TooLarge {
+        /// Offset of the frame in the stream.
+        offset: u64,
+        /// The announced payload length.
+        len: u32,
+        /// The configured maximum.
+        max: u32,
+    },
+    /// The payload is not a frame envelope (`[id, body, …]` or `[id, body, error]`).
+    Malformed {
+        /// Offset of the frame in the stream.
+        offset: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty { offset } => write!(f, "zero-length frame at stream offset {offset}"),
+            Self::TooLarge { offset, len, max } => write!(
+                f,
+                "frame at stream offset {offset} announces {len} bytes, over the limit of {max}"
+            ),
+            Self::Malformed { offset, reason } => {
+                write!(f, "malformed frame at stream offset {offset}: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+/// A push decoder of length-prefixed frames over one reusable receive buffer.
+#[derive(Debug)]
+pub struct FrameDecoder {
+    // `buf[start..end]` holds received bytes not yet returned as frames. The whole of `buf`
+    // is initialised, so `spare` can hand out its tail without unsafe code.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    max_frame_len: u32,
+    consumed: u64,
+    failed: Option<FrameError>,
+}
+
+impl FrameDecoder {
+    /// A decoder that refuses frames longer than `max_frame_len` bytes.
+    pub fn new(max_frame_len: u32) -> Self {
+        Self {
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            max_frame_len,
+            consumed: 0,
+            failed: None,
+        }
+    }
+
+    /// The configured maximum payload length.
+    pub fn max_frame_len(&self) -> u32 {
+        self.max_frame_len
+    }
+
+    /// Bytes received and not yet returned as frames.
+    pub fn buffered_len(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Appends received bytes.
+    pub fn push(&mut self, data: &[u8]) {
+        self.spare(data.len())[..data.len()].copy_from_slice(data);
+        self.end += data.len();
+    }
+
+    /// A writable region of at least `min` bytes after the buffered data, for reading from a
+    /// socket straight into the decoder. Call [`FrameDecoder::commit`] with the count read.
+    pub fn spare(&mut self, min: usize) -> &mut [u8] {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        if self.buf.len() - self.end < min {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            if self.buf.len() - self.end < min {
+                let wanted = (self.end + min).max(self.buf.len() * 2).max(4096);
+                self.buf.resize(wanted, 0);
+            }
+        }
+        &mut self.buf[self.end..]
+    }
+
+    /// Marks `n` bytes of the region returned by [`FrameDecoder::spare`] as received.
+    ///
+    /// # Panics
+    /// If `n` is larger than that region, which is a bug in the caller.
+    pub fn commit(&mut self, n: usize) {
+        assert!(
+            self.end + n <= self.buf.len(),
+            "committed more bytes than were spare"
+        );
+        self.end += n;
+    }
+
+    /// The next complete frame's payload, `Ok(None)` when more bytes are needed, or the error
+    /// that makes the stream unusable (returned again on every later call).
+    pub fn next_frame(&mut self) -> Result<Option<&[u8]>, FrameError> {
+        if let Some(error) = &self.failed {
+            return Err(error.clone());
+        }
+        let available = self.end - self.start;
+        if available < PREFIX_LEN {
+            return Ok(None);
+        }
+        let prefix: [u8; 4] = self.buf[self.start..self.start + PREFIX_LEN]
+            .try_into()
+            .expect("four bytes");
+        let len = u32::from_be_bytes(prefix);
+        if len == 0 {
+            return Err(self.fail(FrameError::Empty {
+                offset: self.consumed,
+            }));
+        }
+        if len > self.max_frame_len {
+            return Err(self.fail(FrameError::TooLarge {
+                offset: self.consumed,
+                len,
+                max: self.max_frame_len,
+            }));
+        }
+        let total = PREFIX_LEN + len as usize;
+        if available < total {
+            return Ok(None);
+        }
+        let payload_start = self.start + PREFIX_LEN;
+        self.start += total;
+        self.consumed += total as u64;
+        Ok(Some(&self.buf[payload_start..payload_start + len as usize]))
+    }
+
+    /// Offset in the stream of the next frame, for error messages.
+    pub fn stream_offset(&self) -> u64 {
+        self.consumed
+    }
+
+    fn fail(&mut self, error: FrameError) -> FrameError {
+        self.failed = Some(error.clone());
+        error
+    }
+}
+
+impl Default for FrameDecoder {
+    fn default() -> Self {
+        Self::new(DEFAULT_MAX_FRAME_LEN)
+    }
+}
+
+/// A request frame's envelope: `[id, body]` or `[id, body, context_carrier]`, extra trailing
+/// elements ignored. Body and carrier are left as msgpack for the caller to decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestEnvelope<'a> {
+    /// The request id.
+    pub id: i64,
+    /// The body map, or `None` for nil.
+    pub body: Option<&'a [u8]>,
+    /// The trace context carrier map, or `None` for nil or absent.
+    pub context_carrier: Option<&'a [u8]>,
+}
+
+/// A response frame's envelope: `[id]`, `[id, body]` or `[id, body, error]`, extra trailing
+/// elements ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponseEnvelope<'a> {
+    /// The id of the request answered.
+    pub id: i64,
+    /// The body map, or `None` for nil or absent.
+    pub body: Option<&'a [u8]>,
+    /// The error map, or `None` for nil or absent.
+    pub error: Option<&'a [u8]>,
+}
+
+/// What went wrong inside an envelope; the caller adds the stream offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvelopeError(pub String);
+
+impl fmt::Display for EnvelopeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<WireError> for EnvelopeError {
+    fn from(e: WireError) -> Self {
+        EnvelopeError(e.to_string())
+    }
+}
+
+// Reads `[id, e1, e2, …]`: returns the id and up to two optional map elements (nil → None).
+fn parse_envelope<'a>(
+    payload: &'a [u8],
+    min_len: usize,
+    names: [&str; 2],
+) -> Result<(i64, [Option<&'a [u8]>; 2]), EnvelopeError> {
+    let mut reader = Reader::new(payload);
+    let len = reader.array_len().map_err(|e| match e {
+        WireError::Unexpected { found, .. } => {
+            EnvelopeError(format!("a frame is a msgpack array, found {found}"))
+        }
+        other => other.into(),
+    })?;
+    if len < min_len {
+        return Err(EnvelopeError(format!(
+            "a frame array needs at least {min_len} elements, found {len}"
+        )));
+    }
+    let id = reader
+        .int()
+        .map_err(|e| EnvelopeError(format!("request id: {e}")))?;
+    let mut slots = [None, None];
+    for (index, slot) in slots.iter_mut().enumerate() {
+        if index + 1 >= len {
+            break;
+        }
+        if reader.eat_nil()? {
+            continue;
+        }
+        let marker = reader.peek()?;
+        if !matches!(marker, 0x80..=0x8f | 0xde | 0xdf) {
+            return Err(EnvelopeError(format!(
+                "{} must be a map or nil, found {}",
+                names[index],
+                wire::kind_name(marker)
+            )));
+        }
+        *slot = Some(
+            reader
+                .value_slice()
+                .map_err(|e| EnvelopeError(format!("{}: {e}", names[index])))?,
+        );
+    }
+    for _ in 3..len {
+        reader.skip_value()?;
+    }
+    if reader.remaining() != 0 {
+        return Err(EnvelopeError(format!(
+            "{} bytes after the frame array",
+            reader.remaining()
+        )));
+    }
+    Ok((id, slots))
+}
+
+/// Reads a request frame's envelope.
+pub fn parse_request(payload: &[u8]) -> Result<RequestEnvelope<'_>, EnvelopeError> {
+    let (id, [body, context_carrier]) = parse_envelope(payload, 2, ["body", "context_carrier"])?;
+    Ok(RequestEnvelope {
+        id,
+        body,
+        context_carrier,
+    })
+}
+
+/// Reads a response frame's envelope.
+pub fn parse_response(payload: &[u8]) -> Result<ResponseEnvelope<'_>, EnvelopeError> {
+    let (id, [body, error]) = parse_envelope(payload, 1, ["body", "error"])?;
+    Ok(ResponseEnvelope { id, body, error })
+}
+
+/// Why a frame could not be encoded. Nothing is left in the output buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// The payload is longer than the maximum frame length.
+    TooLarge {
+        /// The payload length.
+        len: usize,
+        /// The maximum.
+        max: u32,
+    },
+    /// The body could not be serialized.
+    Serialize(String),
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooLarge { len, max } => {
+                write!(f, "frame payload of {len} bytes is over the limit of {max}")
+            }
+            Self::Serialize(reason) => write!(f, "body could not be encoded: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+/// A W3C trace context carrier (`traceparent`, `tracestate`) sent with a request.
+pub type ContextCarrier = BTreeMap<String, String>;
+
+/// Appends a request frame `[id, body]` (or `[id, body, carrier]`) to `out`.
+///
+/// Timestamps are written as RFC 3339 text with a `Z`, which the supervisor reads as
+/// timezone-aware datetimes.
+pub fn encode_request(
+    out: &mut Vec<u8>,
+    id: u64,
+    body: &ToSupervisor,
+    context_carrier: Option<&ContextCarrier>,
+    max_frame_len: u32,
+) -> Result<(), EncodeError> {
+    write_frame(out, max_frame_len, |out| {
+        let elements = if context_carrier.is_some() { 3 } else { 2 };
+        rmp::encode::write_array_len(out, elements).expect("writing to a Vec cannot fail");
+        rmp::encode::write_uint(out, id).expect("writing to a Vec cannot fail");
+        let mut ser = rmp_serde::Serializer::new(&mut *out)
+            .with_struct_map()
+            .with_human_readable();
+        body.serialize(&mut ser)?;
+        if let Some(carrier) = context_carrier {
+            carrier.serialize(&mut ser)?;
+        }
+        Ok(())
+    })
+}
+
+/// What a supervisor answers to one request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Response<'a> {
+    /// `[id, nil, nil]`: the answer to writes and terminal messages.
+    Empty,
+    /// `[id, body, nil]`.
+    Body(&'a ToTask),
+    /// `[id, nil, error]`: the error slot, used for Execution API failures.
+    Error(&'a ErrorResponse),
+}
+
+/// Appends a response frame, always three elements as the Python supervisor writes them.
+///
+/// Timestamps are written as msgpack timestamp extensions, as the supervisor writes them.
+pub fn encode_response(
+    out: &mut Vec<u8>,
+    id: i64,
+    response: Response<'_>,
+    max_frame_len: u32,
+) -> Result<(), EncodeError> {
+    write_frame(out, max_frame_len, |out| {
+        rmp::encode::write_array_len(out, 3).expect("writing to a Vec cannot fail");
+        rmp::encode::write_sint(out, id).expect("writing to a Vec cannot fail");
+        let mut ser = rmp_serde::Serializer::new(&mut *out).with_struct_map();
+        match response {
+            Response::Empty => {
+                rmp::encode::write_nil(ser.get_mut()).expect("writing to a Vec cannot fail");
+                rmp::encode::write_nil(ser.get_mut()).expect("writing to a Vec cannot fail");
+            }
+            Response::Body(body) => {
+                body.serialize(&mut ser)?;
+                rmp::encode::write_nil(ser.get_mut()).expect("writing to a Vec cannot fail");
+            }
+            Response::Error(error) => {
+                rmp::encode::write_nil(ser.get_mut()).expect("writing to a Vec cannot fail");
+                TaggedError(error).serialize(&mut ser)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+// An ErrorResponse with its `type` key, for the error slot.
+struct TaggedError<'a>(&'a ErrorResponse);
+
+impl Serialize for TaggedError<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(3))?;
+        map.serialize_entry("type", "ErrorResponse")?;
+        map.serialize_entry("error", &self.0.error)?;
+        map.serialize_entry("detail", &self.0.detail)?;
+        map.end()
+    }
+}
+
+fn write_frame(
+    out: &mut Vec<u8>,
+    max_frame_len: u32,
+    payload: impl FnOnce(&mut Vec<u8>) -> Result<(), rmp_serde::encode::Error>,
+) -> Result<(), EncodeError> {
+    let start = out.len();
+    out.extend_from_slice(&[0; PREFIX_LEN]);
+    if let Err(e) = payload(out) {
+        out.truncate(start);
+        return Err(EncodeError::Serialize(e.to_string()));
+    }
+    let len = out.len() - start - PREFIX_LEN;
+    match u32::try_from(len) {
+        Ok(len32) if len32 <= max_frame_len => {
+            out[start..start + PREFIX_LEN].copy_from_slice(&len32.to_be_bytes());
+            Ok(())
+        }
+        _ => {
+            out.truncate(start);
+            Err(EncodeError::TooLarge {
+                len,
+                max: max_frame_len,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::GetVariable;
+
+    fn frame(payload: &[u8]) -> Vec<u8> {
+        let mut out = (payload.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(payload);
+        out
+    }
+
+    #[test]
+    fn partial_input_waits_and_frames_come_out_whole() {
+        let mut decoder = FrameDecoder::default();
+        let bytes = [frame(&[0x92, 0x01, 0xc0]), frame(&[0x92, 0x02, 0xc0])].concat();
+        decoder.push(&bytes[..2]);
+        assert_eq!(decoder.next_frame(), Ok(None));
+        decoder.push(&bytes[2..9]);
+        assert_eq!(decoder.next_frame(), Ok(Some(&[0x92, 0x01, 0xc0][..])));
+        assert_eq!(decoder.next_frame(), Ok(None));
+        decoder.push(&bytes[9..]);
+        assert_eq!(decoder.next_frame(), Ok(Some(&[0x92, 0x02, 0xc0][..])));
+        assert_eq!(decoder.buffered_len(), 0);
+    }
+
+    #[test]
+    fn oversized_prefix_is_refused_before_its_payload_arrives() {
+        let mut decoder = FrameDecoder::new(16);
+        decoder.push(&[0, 0, 0, 17]);
+        assert_eq!(
+            decoder.next_frame(),
+            Err(FrameError::TooLarge {
+                offset: 0,
+                len: 17,
+                max: 16
+            })
+        );
+        assert!(
+            decoder.buf.len() < 4096 + 1,
+            "nothing reserved for the payload"
+        );
+        decoder.push(&[0; 17]);
+        assert!(decoder.next_frame().is_err(), "the stream stays failed");
+    }
+
+    #[test]
+    fn zero_length_frame_is_refused() {
+        let mut decoder = FrameDecoder::default();
+        decoder.push(&frame(&[0x92, 0x01, 0xc0]));
+        decoder.push(&[0, 0, 0, 0]);
+        assert!(decoder.next_frame().unwrap().is_some());
+        assert_eq!(decoder.next_frame(), Err(FrameError::Empty { offset: 7 }));
+    }
+
+    #[test]
+    fn envelopes_accept_extra_elements_and_refuse_short_ones() {
+        let ok = parse_request(&[0x94, 0x05, 0x80, 0xc0, 0xa1, b'x']).unwrap();
+        assert_eq!(
+            (ok.id, ok.body, ok.context_carrier),
+            (5, Some(&[0x80u8][..]), None)
+        );
+        assert!(parse_request(&[0x91, 0x05]).is_err());
+        assert!(parse_request(&[0x81, 0xa2, b'i', b'd', 0x01]).is_err());
+        assert!(
+            parse_request(&[0x92, 0x05, 0x80, 0x00]).is_err(),
+            "trailing byte"
+        );
+        assert!(
+            parse_request(&[0x92, 0x05, 0x01]).is_err(),
+            "body must be a map"
+        );
+        let short = parse_response(&[0x91, 0x07]).unwrap();
+        assert_eq!((short.id, short.body, short.error), (7, None, None));
+    }
+
+    #[test]
+    fn encoded_frames_never_have_zero_length_and_respect_the_limit() {
+        let mut out = Vec::new();
+        let body = ToSupervisor::GetVariable(GetVariable {
+            key: "k".repeat(100),
+        });
+        encode_request(&mut out, 1, &body, None, DEFAULT_MAX_FRAME_LEN).unwrap();
+        assert!(u32::from_be_bytes(out[..4].try_into().unwrap()) > 0);
+        let before = out.len();
+        let refused = encode_request(&mut out, 2, &body, None, 50);
+        assert!(matches!(
+            refused,
+            Err(EncodeError::TooLarge { max: 50, .. })
+        ));
+        assert_eq!(out.len(), before, "a refused frame leaves nothing behind");
+    }
+}

@@ -1,0 +1,572 @@
+//! UTC timestamps as the protocol carries them.
+//!
+//! The supervisor sends datetimes as msgpack timestamp extensions (type −1) in all three
+//! widths; older schema downgrades and other peers send RFC 3339 strings. [`Timestamp`]
+//! reads both. It writes an ext −1 value to compact (non human-readable) serializers, the
+//! way the supervisor does, and an RFC 3339 string with a `Z` offset to human-readable ones
+//! (JSON, and the request encoder, see [`crate::frame`]). A naive datetime can never be
+//! produced, because the type has no time zone to forget.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::ser::Serializer;
+use serde::{Deserialize, Serialize};
+
+/// The msgpack extension type of timestamps.
+pub const MSGPACK_TIMESTAMP_EXT: i8 = -1;
+
+/// A point in time in UTC with nanosecond precision.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp {
+    secs: i64,
+    nanos: u32,
+}
+
+/// Why a timestamp could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TimestampError {
+    /// The text is not an RFC 3339 date-time with an offset.
+    InvalidRfc3339(String),
+    /// The text has no `Z` or `±hh:mm` offset, so the instant is ambiguous.
+    MissingOffset(String),
+    /// A msgpack timestamp extension of a length other than 4, 8 or 12 bytes.
+    InvalidExtLength(usize),
+    /// A nanosecond field of 1,000,000,000 or more.
+    InvalidNanos(u32),
+    /// The instant is outside the years 0000 to 9999.
+    OutOfRange,
+}
+
+impl fmt::Display for TimestampError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidRfc3339(s) => write!(f, "not an RFC 3339 date-time: {s:?}"),
+            Self::MissingOffset(s) => {
+                write!(f, "date-time {s:?} has no UTC offset (add `Z` or `+00:00`)")
+            }
+            Self::InvalidExtLength(n) => write!(
+                f,
+                "msgpack timestamp extension has {n} bytes, expected 4, 8 or 12"
+            ),
+            Self::InvalidNanos(n) => write!(f, "timestamp nanoseconds {n} are out of range"),
+            Self::OutOfRange => f.write_str("timestamp is outside the years 0000 to 9999"),
+        }
+    }
+}
+
+impl std::error::Error for TimestampError {}
+
+// Seconds from 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z to the Unix epoch.
+const MIN_SECS: i64 = -62_167_219_200;
+const MAX_SECS: i64 = 253_402_300_799;
+
+impl Timestamp {
+    /// The Unix epoch, 1970-01-01T00:00:00Z.
+    pub const UNIX_EPOCH: Timestamp = Timestamp { secs: 0, nanos: 0 };
+
+    /// A timestamp from seconds and nanoseconds since the Unix epoch.
+    pub fn from_unix(secs: i64, nanos: u32) -> Result<Self, TimestampError> {
+        if nanos >= 1_000_000_000 {
+            return Err(TimestampError::InvalidNanos(nanos));
+        }
+        if !(MIN_SECS..=MAX_SECS).contains(&secs) {
+            return Err(TimestampError::OutOfRange);
+        }
+        Ok(Self { secs, nanos })
+    }
+
+    /// Whole seconds since the Unix epoch (negative before 1970).
+    pub fn unix_seconds(&self) -> i64 {
+        self.secs
+    }
+
+    /// The sub-second part, in nanoseconds.
+    pub fn subsec_nanos(&self) -> u32 {
+        self.nanos
+    }
+
+    /// Converts a [`SystemTime`], for example a wall-clock reading taken by an adapter.
+    pub fn from_system_time(time: SystemTime) -> Result<Self, TimestampError> {
+        match time.duration_since(UNIX_EPOCH) {
+            Ok(after) => Self::from_unix(
+                i64::try_from(after.as_secs()).map_err(|_| TimestampError::OutOfRange)?,
+                after.subsec_nanos(),
+            ),
+            Err(before) => {
+                let before = before.duration();
+                let secs =
+                    i64::try_from(before.as_secs()).map_err(|_| TimestampError::OutOfRange)?;
+                if before.subsec_nanos() == 0 {
+                    Self::from_unix(-secs, 0)
+                } else {
+                    Self::from_unix(-secs - 1, 1_000_000_000 - before.subsec_nanos())
+                }
+            }
+        }
+    }
+
+    /// Converts to a [`SystemTime`].
+    pub fn to_system_time(&self) -> SystemTime {
+        if self.secs >= 0 {
+            UNIX_EPOCH + Duration::new(self.secs as u64, self.nanos)
+        } else {
+            UNIX_EPOCH - Duration::from_secs(self.secs.unsigned_abs())
+                + Duration::from_nanos(u64::from(self.nanos))
+        }
+    }
+
+    /// This timestamp moved by `duration`, or `None` outside the years 0000 to 9999.
+    pub fn checked_add(&self, duration: Duration) -> Option<Self> {
+        let nanos = u64::from(self.nanos) + u64::from(duration.subsec_nanos());
+        let secs = self
+            .secs
+            .checked_add(i64::try_from(duration.as_secs()).ok()?)?
+            .checked_add((nanos / 1_000_000_000) as i64)?;
+        Self::from_unix(secs, (nanos % 1_000_000_000) as u32).ok()
+    }
+
+    /// Parses an RFC 3339 date-time. An offset (`Z` or `±hh:mm`) is required; a space may stand
+    /// for the `T`; any number of fractional digits is accepted and truncated to nanoseconds.
+    pub fn parse_rfc3339(text: &str) -> Result<Self, TimestampError> {
+        let invalid = || TimestampError::InvalidRfc3339(text.to_owned());
+        let b = text.as_bytes();
+        if b.len() < 19 {
+            return Err(invalid());
+        }
+        let digits = |range: std::ops::Range<usize>| -> Result<i64, TimestampError> {
+            let mut value = 0i64;
+            for &c in &b[range] {
+                if !c.is_ascii_digit() {
+                    return Err(invalid());
+                }
+                value = value * 10 + i64::from(c - b'0');
+            }
+            Ok(value)
+        };
+        if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+            return Err(invalid());
+        }
+        if b[13] != b':' || b[16] != b':' {
+            return Err(invalid());
+        }
+        let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+        let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+        if !(1..=12).contains(&month)
+            || day < 1
+            || day > days_in_month(year, month)
+            || hour > 23
+            || minute > 59
+            || second > 60
+        {
+            return Err(invalid());
+        }
+        let mut pos = 19;
+        let mut nanos = 0u32;
+        if pos < b.len() && b[pos] == b'.' {
+            pos += 1;
+            let start = pos;
+            while pos < b.len() && b[pos].is_ascii_digit() {
+                if pos - start < 9 {
+                    nanos = nanos * 10 + u32::from(b[pos] - b'0');
+                }
+                pos += 1;
+            }
+            if pos == start {
+                return Err(invalid());
+            }
+            for _ in (pos - start)..9 {
+                nanos *= 10;
+            }
+        }
+        let offset_secs = match &b[pos..] {
+            [] => return Err(TimestampError::MissingOffset(text.to_owned())),
+            [b'Z' | b'z'] => 0,
+            [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+                let hh = two_digits(*h1, *h2).ok_or_else(invalid)?;
+                let mm = two_digits(*m1, *m2).ok_or_else(invalid)?;
+                if hh > 23 || mm > 59 {
+                    return Err(invalid());
+                }
+                let offset = hh * 3600 + mm * 60;
+                if *sign == b'-' {
+                    -offset
+                } else {
+                    offset
+                }
+            }
+            _ => return Err(invalid()),
+        };
+        // A leap second (:60) is folded into the next second, as most libraries do.
+        let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
+            - offset_secs;
+        Self::from_unix(secs, nanos)
+    }
+
+    /// Writes RFC 3339 in UTC with a `Z`: microseconds when the nanoseconds are whole
+    /// microseconds (Airflow's own precision), nanoseconds otherwise.
+    pub fn write_rfc3339(&self, out: &mut impl fmt::Write) -> fmt::Result {
+        let days = self.secs.div_euclid(86_400);
+        let secs_of_day = self.secs.rem_euclid(86_400);
+        let (year, month, day) = civil_from_days(days);
+        write!(
+            out,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            year,
+            month,
+            day,
+            secs_of_day / 3600,
+            secs_of_day % 3600 / 60,
+            secs_of_day % 60
+        )?;
+        if self.nanos % 1000 == 0 {
+            write!(out, ".{:06}Z", self.nanos / 1000)
+        } else {
+            write!(out, ".{:09}Z", self.nanos)
+        }
+    }
+
+    /// The RFC 3339 text of [`Timestamp::write_rfc3339`].
+    pub fn to_rfc3339(&self) -> String {
+        let mut text = String::with_capacity(32);
+        self.write_rfc3339(&mut text)
+            .expect("writing to a String cannot fail");
+        text
+    }
+
+    /// Reads the payload of a msgpack timestamp extension (type −1): 4, 8 or 12 bytes.
+    pub fn from_msgpack_ext(data: &[u8]) -> Result<Self, TimestampError> {
+        match data.len() {
+            4 => Self::from_unix(
+                i64::from(u32::from_be_bytes(data.try_into().expect("length checked"))),
+                0,
+            ),
+            8 => {
+                let raw = u64::from_be_bytes(data.try_into().expect("length checked"));
+                Self::from_unix((raw & 0x3_ffff_ffff) as i64, (raw >> 34) as u32)
+            }
+            12 => {
+                let nanos = u32::from_be_bytes(data[..4].try_into().expect("length checked"));
+                let secs = i64::from_be_bytes(data[4..].try_into().expect("length checked"));
+                Self::from_unix(secs, nanos)
+            }
+            n => Err(TimestampError::InvalidExtLength(n)),
+        }
+    }
+
+    /// The shortest msgpack timestamp extension payload for this instant (4, 8 or 12 bytes).
+    pub fn to_msgpack_ext(&self) -> ([u8; 12], usize) {
+        let mut out = [0u8; 12];
+        if self.secs >> 34 == 0 {
+            if self.nanos == 0 && self.secs <= i64::from(u32::MAX) {
+                out[..4].copy_from_slice(&(self.secs as u32).to_be_bytes());
+                return (out, 4);
+            }
+            let raw = (u64::from(self.nanos) << 34) | self.secs as u64;
+            out[..8].copy_from_slice(&raw.to_be_bytes());
+            return (out, 8);
+        }
+        out[..4].copy_from_slice(&self.nanos.to_be_bytes());
+        out[4..].copy_from_slice(&self.secs.to_be_bytes());
+        (out, 12)
+    }
+}
+
+fn two_digits(a: u8, b: u8) -> Option<i64> {
+    (a.is_ascii_digit() && b.is_ascii_digit())
+        .then(|| i64::from(a - b'0') * 10 + i64::from(b - b'0'))
+}
+
+fn is_leap(year: i64) -> bool {
+    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_rfc3339(f)
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Timestamp({self})")
+    }
+}
+
+impl std::str::FromStr for Timestamp {
+    type Err = TimestampError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse_rfc3339(s)
+    }
+}
+
+impl TryFrom<SystemTime> for Timestamp {
+    type Error = TimestampError;
+
+    fn try_from(time: SystemTime) -> Result<Self, Self::Error> {
+        Self::from_system_time(time)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            let mut buf = InlineText::default();
+            self.write_rfc3339(&mut buf)
+                .map_err(serde::ser::Error::custom)?;
+            serializer.serialize_str(buf.as_str())
+        } else {
+            let (payload, len) = self.to_msgpack_ext();
+            serializer.serialize_newtype_struct(
+                rmp_serde::MSGPACK_EXT_STRUCT_NAME,
+                &(MSGPACK_TIMESTAMP_EXT, serde_bytes_ref(&payload[..len])),
+            )
+        }
+    }
+}
+
+// A fixed buffer large enough for any timestamp text, so serializing does not allocate.
+struct InlineText {
+    buf: [u8; 40],
+    len: usize,
+}
+
+impl Default for InlineText {
+    fn default() -> Self {
+        Self {
+            buf: [0; 40],
+            len: 0,
+        }
+    }
+}
+
+impl InlineText {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).expect("only ASCII is written")
+    }
+}
+
+impl fmt::Write for InlineText {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+// Serializes a byte slice as msgpack `bin` (serde's default for `&[u8]` is a sequence).
+fn serde_bytes_ref(bytes: &[u8]) -> BytesRef<'_> {
+    BytesRef(bytes)
+}
+
+struct BytesRef<'a>(&'a [u8]);
+
+impl Serialize for BytesRef<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(TimestampVisitor)
+    }
+}
+
+struct TimestampVisitor;
+
+impl<'de> Visitor<'de> for TimestampVisitor {
+    type Value = Timestamp;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a msgpack timestamp or an RFC 3339 date-time with an offset")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Timestamp, E> {
+        Timestamp::parse_rfc3339(v).map_err(E::custom)
+    }
+
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<Timestamp, D::Error> {
+        let (tag, data) = d.deserialize_seq(ExtVisitor)?;
+        if tag != MSGPACK_TIMESTAMP_EXT {
+            return Err(de::Error::custom(format_args!(
+                "msgpack extension type {tag} is not a timestamp (type -1)"
+            )));
+        }
+        Timestamp::from_msgpack_ext(&data).map_err(de::Error::custom)
+    }
+}
+
+/// Reads the `(type, payload)` pair that rmp-serde presents for a msgpack extension.
+pub(crate) struct ExtVisitor;
+
+impl<'de> Visitor<'de> for ExtVisitor {
+    type Value = (i8, ExtPayload);
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a msgpack extension")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let tag: i8 = seq
+            .next_element()?
+            .ok_or_else(|| de::Error::custom("extension without a type"))?;
+        let data: ExtPayload = seq
+            .next_element()?
+            .ok_or_else(|| de::Error::custom("extension without a payload"))?;
+        Ok((tag, data))
+    }
+}
+
+/// The payload of a msgpack extension, kept inline: timestamps are at most 12 bytes, and
+/// longer payloads are kept only by length for error messages.
+pub(crate) struct ExtPayload {
+    bytes: [u8; 12],
+    len: usize,
+}
+
+impl std::ops::Deref for ExtPayload {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes[..self.len.min(12)]
+    }
+}
+
+impl ExtPayload {
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl<'de> Deserialize<'de> for ExtPayload {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct PayloadVisitor;
+        impl<'de> Visitor<'de> for PayloadVisitor {
+            type Value = ExtPayload;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("extension bytes")
+            }
+            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<ExtPayload, E> {
+                let mut bytes = [0u8; 12];
+                let n = v.len().min(12);
+                bytes[..n].copy_from_slice(&v[..n]);
+                Ok(ExtPayload {
+                    bytes,
+                    len: v.len(),
+                })
+            }
+        }
+        d.deserialize_bytes(PayloadVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_round_trip_and_offsets() {
+        let t = Timestamp::parse_rfc3339("2025-01-01T00:00:05.123456Z").unwrap();
+        assert_eq!(t.unix_seconds(), 1_735_689_605);
+        assert_eq!(t.subsec_nanos(), 123_456_000);
+        assert_eq!(t.to_rfc3339(), "2025-01-01T00:00:05.123456Z");
+        let shifted = Timestamp::parse_rfc3339("2025-01-01T02:00:05.123456+02:00").unwrap();
+        assert_eq!(shifted, t);
+        let spaced = Timestamp::parse_rfc3339("2025-01-01 00:00:05.123456789Z").unwrap();
+        assert_eq!(spaced.subsec_nanos(), 123_456_789);
+        assert_eq!(spaced.to_rfc3339(), "2025-01-01T00:00:05.123456789Z");
+        let long = Timestamp::parse_rfc3339("2025-01-01T00:00:05.1234567891234Z").unwrap();
+        assert_eq!(long.subsec_nanos(), 123_456_789);
+    }
+
+    #[test]
+    fn rfc3339_refusals_name_the_problem() {
+        assert!(matches!(
+            Timestamp::parse_rfc3339("2025-01-01T00:00:05"),
+            Err(TimestampError::MissingOffset(_))
+        ));
+        for bad in [
+            "2025-13-01T00:00:00Z",
+            "2025-02-30T00:00:00Z",
+            "2025-01-01X00:00:00Z",
+            "",
+            "2025-01-01T00:00:00.Z",
+            "2025-01-01T00:00:00+2:00",
+        ] {
+            assert!(Timestamp::parse_rfc3339(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ext_widths() {
+        let t32 = Timestamp::from_unix(1_735_689_600, 0).unwrap();
+        assert_eq!(t32.to_msgpack_ext().1, 4);
+        let t64 = Timestamp::from_unix(1_735_689_605, 123_456_000).unwrap();
+        assert_eq!(t64.to_msgpack_ext().1, 8);
+        let t96 = Timestamp::from_unix(-1, 5).unwrap();
+        assert_eq!(t96.to_msgpack_ext().1, 12);
+        for t in [
+            t32,
+            t64,
+            t96,
+            Timestamp::from_unix(MAX_SECS, 999_999_999).unwrap(),
+        ] {
+            let (buf, len) = t.to_msgpack_ext();
+            assert_eq!(Timestamp::from_msgpack_ext(&buf[..len]).unwrap(), t);
+        }
+        assert_eq!(
+            Timestamp::from_msgpack_ext(&[0; 5]),
+            Err(TimestampError::InvalidExtLength(5))
+        );
+    }
+
+    #[test]
+    fn pre_epoch_text() {
+        let t = Timestamp::parse_rfc3339("1969-12-31T23:59:59.5Z").unwrap();
+        assert_eq!((t.unix_seconds(), t.subsec_nanos()), (-1, 500_000_000));
+        assert_eq!(t.to_rfc3339(), "1969-12-31T23:59:59.500000Z");
+        let sys = t.to_system_time();
+        assert_eq!(Timestamp::from_system_time(sys).unwrap(), t);
+    }
+}
