@@ -1,0 +1,863 @@
+//! The typed client: one method per request of the schema, the same for every adapter.
+//!
+//! Methods return `R::Output<T>`: with the blocking adapter a `Result<T, ClientError>`, with
+//! the async adapters a future of it. "Not found" is [`ClientError::NotFound`]; failures of
+//! the Execution API are [`ClientError::Api`] with the HTTP status and message; a request
+//! the supervisor does not answer within the client's timeout is [`ClientError::TimedOut`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use airflow_protocol::messages::{self as m, DagRun, DagRunState, TaskInstanceState, ToTask};
+use airflow_protocol::{JsonMap, JsonValue, Reply, ReplyError, Timestamp, ToSupervisor};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::connection::Connection;
+use crate::context::TaskInfo;
+use crate::error::ClientError;
+use crate::runtime::{Call, Decode, Main, Runtime};
+
+/// The default bound on one request.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The client of one task run. Cheap to clone.
+pub struct Client<R: Runtime> {
+    runtime: R,
+    info: Arc<TaskInfo>,
+    timeout: Duration,
+}
+
+impl<R: Runtime> Clone for Client<R> {
+    fn clone(&self) -> Self {
+        Self {
+            runtime: self.runtime.clone(),
+            info: self.info.clone(),
+            timeout: self.timeout,
+        }
+    }
+}
+
+impl<R: Runtime> std::fmt::Debug for Client<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which asset a state-store call is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssetKey {
+    /// By asset name.
+    Name(String),
+    /// By asset URI.
+    Uri(String),
+}
+
+/// Where an XCom is read from. [`XComRef::new`] defaults to this run and an unmapped task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XComRef {
+    /// The DAG id.
+    pub dag_id: String,
+    /// The run id.
+    pub run_id: String,
+    /// The task that pushed it.
+    pub task_id: String,
+    /// The key.
+    pub key: String,
+    /// The pushing task's map index, `None` for unmapped.
+    pub map_index: Option<i64>,
+    /// Also look in earlier runs.
+    pub include_prior_dates: bool,
+}
+
+/// The XCom key of returned values.
+pub const RETURN_VALUE_KEY: &str = "return_value";
+
+fn expect<T: Send + 'static>(
+    request: &'static str,
+    key: String,
+    pick: impl FnOnce(ToTask) -> Result<T, ToTask> + Send + 'static,
+) -> Decode<T> {
+    Box::new(move |reply: Result<Reply, ReplyError>| match reply {
+        Ok(Reply::Body(body)) => pick(body).map_err(|other| ClientError::UnexpectedReply {
+            request,
+            got: other.type_name().to_owned(),
+        }),
+        Ok(Reply::Empty) => Err(ClientError::UnexpectedReply {
+            request,
+            got: "an empty answer".to_owned(),
+        }),
+        Err(e) => Err(ClientError::from_reply_error(e, request, &key)),
+    })
+}
+
+// Writes answer with the empty response; some (deletes, state stores) with `OKResponse`.
+fn expect_done(request: &'static str, key: String) -> Decode<()> {
+    Box::new(move |reply: Result<Reply, ReplyError>| match reply {
+        Ok(Reply::Empty) | Ok(Reply::Body(ToTask::OKResponse(m::OKResponse { ok: true }))) => Ok(()),
+        Ok(Reply::Body(ToTask::OKResponse(_))) => Err(ClientError::Api {
+            error: m::ErrorType::GenericError,
+            status: None,
+            message: format!("{request} was not applied (ok: false)"),
+            detail: None,
+        }),
+        Ok(Reply::Body(other)) => Err(ClientError::UnexpectedReply {
+            request,
+            got: other.type_name().to_owned(),
+        }),
+        Err(e) => Err(ClientError::from_reply_error(e, request, &key)),
+    })
+}
+
+fn from_json<T: DeserializeOwned>(value: JsonValue, what: &str) -> Result<T, ClientError> {
+    serde_json::from_value(value)
+        .map_err(|e| ClientError::Serde(format!("{what} does not fit the requested type: {e}")))
+}
+
+fn to_json<T: Serialize + ?Sized>(value: &T, what: &str) -> Result<JsonValue, ClientError> {
+    serde_json::to_value(value)
+        .map_err(|e| ClientError::Serde(format!("{what} cannot be written as JSON: {e}")))
+}
+
+// Records `body` as the whole of a call.
+macro_rules! request {
+    ($body:expr, $decode:expr) => {
+        Main::Request(ToSupervisor::from($body), $decode)
+    };
+}
+
+impl<R: Runtime> Client<R> {
+    /// A client over a runtime, for one task run.
+    pub fn new(runtime: R, info: Arc<TaskInfo>, timeout: Duration) -> Self {
+        Self {
+            runtime,
+            info,
+            timeout,
+        }
+    }
+
+    /// The same client with another bound on each request.
+    pub fn with_timeout(&self, timeout: Duration) -> Self {
+        Self {
+            timeout,
+            ..self.clone()
+        }
+    }
+
+    /// The bound on each request.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The run's facts.
+    pub fn info(&self) -> &TaskInfo {
+        &self.info
+    }
+
+    fn call<T: Send + 'static>(&self, main: Main<T>) -> R::Output<T> {
+        self.call_with(Vec::new(), main)
+    }
+
+    fn call_with<T: Send + 'static>(&self, side: Vec<ToSupervisor>, main: Main<T>) -> R::Output<T> {
+        let call = Call {
+            side,
+            main,
+            timeout: self.timeout,
+        };
+        R::deliver(Box::pin(call.run(self.runtime.clone())))
+    }
+
+    fn ready<T: Send + 'static>(&self, value: Result<T, ClientError>) -> R::Output<T> {
+        self.call(Main::Ready(value))
+    }
+
+    /// Sends any request and returns its raw answer: an escape hatch for what the typed
+    /// methods do not cover.
+    pub fn request(&self, body: ToSupervisor) -> R::Output<Reply> {
+        let request = body.type_name();
+        self.call(Main::Request(
+            body,
+            Box::new(move |reply| reply.map_err(|e| ClientError::from_reply_error(e, request, ""))),
+        ))
+    }
+
+    // ----- variables -----
+
+    /// A variable's value. An `AIRFLOW_VAR_<KEY>` environment variable wins; its value is
+    /// then registered with the supervisor's log masker first, because the supervisor never
+    /// fetched it. A missing variable is [`ClientError::NotFound`].
+    pub fn get_variable(&self, key: &str) -> R::Output<String> {
+        if let Some(value) = self.info.environment().variable(key) {
+            let mask = mask_request(&value, key);
+            return self.call_with(mask.into_iter().collect(), Main::Ready(Ok(value)));
+        }
+        let missing = ClientError::NotFound {
+            kind: crate::error::NotFound::Variable,
+            key: key.to_owned(),
+        };
+        self.call(request!(
+            m::GetVariable { key: key.to_owned() },
+            chain(
+                expect("GetVariable", key.to_owned(), |body| match body {
+                    ToTask::VariableResult(v) => Ok(v.value),
+                    other => Err(other),
+                }),
+                // A variable without a value reads as missing, as in the other SDKs.
+                move |value: Option<String>| value.ok_or(missing)
+            )
+        ))
+    }
+
+    /// A variable's value parsed from JSON into `T`.
+    pub fn get_variable_json<T: DeserializeOwned + Send + 'static>(&self, key: &str) -> R::Output<T> {
+        let key_owned = key.to_owned();
+        let parse = move |text: String| -> Result<T, ClientError> {
+            let value: JsonValue = serde_json::from_str(&text).map_err(|e| {
+                ClientError::Serde(format!("variable {key_owned:?} is not JSON: {e}"))
+            })?;
+            from_json(value, &format!("variable {key_owned:?}"))
+        };
+        if let Some(value) = self.info.environment().variable(key) {
+            let mask = mask_request(&value, key);
+            return self.call_with(mask.into_iter().collect(), Main::Ready(parse(value)));
+        }
+        let missing = ClientError::NotFound {
+            kind: crate::error::NotFound::Variable,
+            key: key.to_owned(),
+        };
+        self.call(request!(
+            m::GetVariable { key: key.to_owned() },
+            chain(
+                expect("GetVariable", key.to_owned(), |body| match body {
+                    ToTask::VariableResult(v) => Ok(v.value),
+                    other => Err(other),
+                }),
+                move |value: Option<String>| parse(value.ok_or(missing)?)
+            )
+        ))
+    }
+
+    /// Creates or replaces a variable.
+    pub fn set_variable(&self, key: &str, value: &str, description: Option<&str>) -> R::Output<()> {
+        self.call(request!(
+            m::PutVariable {
+                key: key.to_owned(),
+                value: Some(value.to_owned()),
+                description: description.map(str::to_owned),
+            },
+            expect_done("PutVariable", key.to_owned())
+        ))
+    }
+
+    /// Deletes a variable.
+    pub fn delete_variable(&self, key: &str) -> R::Output<()> {
+        self.call(request!(
+            m::DeleteVariable { key: key.to_owned() },
+            expect_done("DeleteVariable", key.to_owned())
+        ))
+    }
+
+    /// Variable keys, optionally with a prefix, one page at a time.
+    pub fn variable_keys(&self, prefix: Option<&str>, limit: i64, offset: i64) -> R::Output<m::VariableKeysResult> {
+        self.call(request!(
+            m::GetVariableKeys {
+                prefix: prefix.map(str::to_owned),
+                limit,
+                offset,
+            },
+            expect("GetVariableKeys", prefix.unwrap_or("").to_owned(), |body| match body {
+                ToTask::VariableKeysResult(r) => Ok(r),
+                other => Err(other),
+            })
+        ))
+    }
+
+    // ----- connections -----
+
+    /// A connection. An `AIRFLOW_CONN_<ID>` environment variable (URI or JSON form) wins, and
+    /// its password and extra are registered with the supervisor's log masker first. A
+    /// missing connection is [`ClientError::NotFound`].
+    pub fn get_connection(&self, conn_id: &str) -> R::Output<Connection> {
+        if let Some(parsed) = self.info.environment().connection(conn_id) {
+            let masks = match &parsed {
+                Ok(connection) => connection.secrets().filter_map(|s| mask_request(s, conn_id)).collect(),
+                Err(_) => Vec::new(),
+            };
+            return self.call_with(masks, Main::Ready(parsed));
+        }
+        self.call(request!(
+            m::GetConnection {
+                conn_id: conn_id.to_owned(),
+            },
+            expect("GetConnection", conn_id.to_owned(), |body| match body {
+                ToTask::ConnectionResult(c) => Ok(Connection::from(c)),
+                other => Err(other),
+            })
+        ))
+    }
+
+    // ----- XCom -----
+
+    /// An XCom reference to `key` of `task_id` in this run, unmapped.
+    pub fn xcom_ref(&self, task_id: &str, key: &str) -> XComRef {
+        XComRef {
+            dag_id: self.info.dag_id().to_owned(),
+            run_id: self.info.run_id().to_owned(),
+            task_id: task_id.to_owned(),
+            key: key.to_owned(),
+            map_index: None,
+            include_prior_dates: false,
+        }
+    }
+
+    /// The value `task_id` pushed under `key` in this run, or `None` if there is none.
+    pub fn xcom_pull<T: DeserializeOwned + Send + 'static>(&self, task_id: &str, key: &str) -> R::Output<Option<T>> {
+        self.xcom_get(self.xcom_ref(task_id, key))
+    }
+
+    /// The value at an XCom reference, or `None` if there is none.
+    pub fn xcom_get<T: DeserializeOwned + Send + 'static>(&self, at: XComRef) -> R::Output<Option<T>> {
+        let what = format!("XCom {:?} of task {:?}", at.key, at.task_id);
+        self.call(request!(
+            m::GetXCom {
+                key: at.key.clone(),
+                dag_id: at.dag_id,
+                run_id: at.run_id,
+                task_id: at.task_id,
+                map_index: at.map_index,
+                include_prior_dates: at.include_prior_dates,
+            },
+            chain(
+                expect("GetXCom", at.key, |body| match body {
+                    ToTask::XComResult(x) => Ok(x.value),
+                    other => Err(other),
+                }),
+                move |value: JsonValue| {
+                    if value.is_null() {
+                        Ok(None)
+                    } else {
+                        from_json(value, &what).map(Some)
+                    }
+                }
+            )
+        ))
+    }
+
+    /// Pushes a value as XCom `key` of this task instance.
+    pub fn xcom_push<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> R::Output<()> {
+        let value = match to_json(value, &format!("XCom {key:?}")) {
+            Ok(value) => value,
+            Err(e) => return self.ready(Err(e)),
+        };
+        self.call(request!(
+            m::SetXCom {
+                key: key.to_owned(),
+                value,
+                dag_id: self.info.dag_id().to_owned(),
+                run_id: self.info.run_id().to_owned(),
+                task_id: self.info.task_id().to_owned(),
+                map_index: self.info.map_index(),
+                dag_result: false,
+                mapped_length: None,
+            },
+            expect_done("SetXCom", key.to_owned())
+        ))
+    }
+
+    /// Deletes XCom `key` of this task instance.
+    pub fn xcom_delete(&self, key: &str) -> R::Output<()> {
+        self.call(request!(
+            m::DeleteXCom {
+                key: key.to_owned(),
+                dag_id: self.info.dag_id().to_owned(),
+                run_id: self.info.run_id().to_owned(),
+                task_id: self.info.task_id().to_owned(),
+                map_index: self.info.map_index(),
+            },
+            expect_done("DeleteXCom", key.to_owned())
+        ))
+    }
+
+    /// How many values `task_id` pushed under `key` in this run (one per mapped instance).
+    pub fn xcom_count(&self, task_id: &str, key: &str) -> R::Output<i64> {
+        self.call(request!(
+            m::GetXComCount {
+                key: key.to_owned(),
+                dag_id: self.info.dag_id().to_owned(),
+                run_id: self.info.run_id().to_owned(),
+                task_id: task_id.to_owned(),
+            },
+            expect("GetXComCount", key.to_owned(), |body| match body {
+                ToTask::XComCountResponse(c) => Ok(c.len),
+                other => Err(other),
+            })
+        ))
+    }
+
+    /// One value of a mapped XCom by position (negative counts from the end). A missing
+    /// position is [`ClientError::NotFound`].
+    pub fn xcom_sequence_item<T: DeserializeOwned + Send + 'static>(&self, task_id: &str, key: &str, offset: i64) -> R::Output<T> {
+        let what = format!("XCom {key:?} of task {task_id:?} at {offset}");
+        self.call(request!(
+            m::GetXComSequenceItem {
+                key: key.to_owned(),
+                dag_id: self.info.dag_id().to_owned(),
+                run_id: self.info.run_id().to_owned(),
+                task_id: task_id.to_owned(),
+                offset,
+            },
+            chain(
+                expect("GetXComSequenceItem", format!("{key}[{offset}]"), |body| match body {
+                    ToTask::XComSequenceIndexResult(r) => Ok(r.root),
+                    other => Err(other),
+                }),
+                move |value| from_json(value, &what)
+            )
+        ))
+    }
+
+    /// A slice of a mapped XCom, with Python's slice semantics.
+    pub fn xcom_sequence_slice<T: DeserializeOwned + Send + 'static>(
+        &self,
+        task_id: &str,
+        key: &str,
+        start: Option<i64>,
+        stop: Option<i64>,
+        step: Option<i64>,
+    ) -> R::Output<Vec<T>> {
+        let what = format!("XCom {key:?} of task {task_id:?}");
+        self.call(request!(
+            m::GetXComSequenceSlice {
+                key: key.to_owned(),
+                dag_id: self.info.dag_id().to_owned(),
+                run_id: self.info.run_id().to_owned(),
+                task_id: task_id.to_owned(),
+                start,
+                stop,
+                step,
+                include_prior_dates: false,
+            },
+            chain(
+                expect("GetXComSequenceSlice", key.to_owned(), |body| match body {
+                    ToTask::XComSequenceSliceResult(r) => Ok(r.root),
+                    other => Err(other),
+                }),
+                move |items: Vec<JsonValue>| from_json(JsonValue::Array(items), &what)
+            )
+        ))
+    }
+
+    // ----- task state store -----
+
+    /// A value of this task instance's state store.
+    pub fn task_state_get<T: DeserializeOwned + Send + 'static>(&self, key: &str) -> R::Output<T> {
+        let what = format!("task state {key:?}");
+        self.call(request!(
+            m::GetTaskStateStore {
+                ti_id: self.info.ti_id(),
+                key: key.to_owned(),
+            },
+            chain(
+                expect("GetTaskStateStore", key.to_owned(), |body| match body {
+                    ToTask::TaskStateStoreResult(r) => Ok(r.value),
+                    other => Err(other),
+                }),
+                move |value| from_json(value, &what)
+            )
+        ))
+    }
+
+    /// Stores a value in this task instance's state store, optionally expiring.
+    pub fn task_state_set<T: Serialize + ?Sized>(&self, key: &str, value: &T, expires_at: Option<Timestamp>) -> R::Output<()> {
+        let value = match to_json(value, &format!("task state {key:?}")) {
+            Ok(value) => value,
+            Err(e) => return self.ready(Err(e)),
+        };
+        self.call(request!(
+            m::SetTaskStateStore {
+                ti_id: self.info.ti_id(),
+                key: key.to_owned(),
+                value,
+                expires_at,
+            },
+            expect_done("SetTaskStateStore", key.to_owned())
+        ))
+    }
+
+    /// Deletes a key of this task instance's state store.
+    pub fn task_state_delete(&self, key: &str) -> R::Output<()> {
+        self.call(request!(
+            m::DeleteTaskStateStore {
+                ti_id: self.info.ti_id(),
+                key: key.to_owned(),
+            },
+            expect_done("DeleteTaskStateStore", key.to_owned())
+        ))
+    }
+
+    /// Deletes every key of this task instance's state store.
+    pub fn task_state_clear(&self) -> R::Output<()> {
+        self.call(request!(
+            m::ClearTaskStateStore {
+                ti_id: self.info.ti_id(),
+            },
+            expect_done("ClearTaskStateStore", String::new())
+        ))
+    }
+
+    // ----- asset state store -----
+
+    /// A value of an asset's state store.
+    pub fn asset_state_get<T: DeserializeOwned + Send + 'static>(&self, asset: &AssetKey, key: &str) -> R::Output<T> {
+        let what = format!("asset state {key:?}");
+        let body: ToSupervisor = match asset {
+            AssetKey::Name(name) => m::GetAssetStateStoreByName { name: name.clone(), key: key.to_owned() }.into(),
+            AssetKey::Uri(uri) => m::GetAssetStateStoreByUri { uri: uri.clone(), key: key.to_owned() }.into(),
+        };
+        self.call(Main::Request(
+            body,
+            chain(
+                expect("GetAssetStateStore", key.to_owned(), |body| match body {
+                    ToTask::AssetStateStoreResult(r) => Ok(r.value),
+                    other => Err(other),
+                }),
+                move |value| from_json(value, &what),
+            ),
+        ))
+    }
+
+    /// Stores a value in an asset's state store.
+    pub fn asset_state_set<T: Serialize + ?Sized>(&self, asset: &AssetKey, key: &str, value: &T) -> R::Output<()> {
+        let value = match to_json(value, &format!("asset state {key:?}")) {
+            Ok(value) => value,
+            Err(e) => return self.ready(Err(e)),
+        };
+        let body: ToSupervisor = match asset {
+            AssetKey::Name(name) => m::SetAssetStateStoreByName { name: name.clone(), key: key.to_owned(), value }.into(),
+            AssetKey::Uri(uri) => m::SetAssetStateStoreByUri { uri: uri.clone(), key: key.to_owned(), value }.into(),
+        };
+        self.call(Main::Request(body, expect_done("SetAssetStateStore", key.to_owned())))
+    }
+
+    /// Deletes a key of an asset's state store.
+    pub fn asset_state_delete(&self, asset: &AssetKey, key: &str) -> R::Output<()> {
+        let body: ToSupervisor = match asset {
+            AssetKey::Name(name) => m::DeleteAssetStateStoreByName { name: name.clone(), key: key.to_owned() }.into(),
+            AssetKey::Uri(uri) => m::DeleteAssetStateStoreByUri { uri: uri.clone(), key: key.to_owned() }.into(),
+        };
+        self.call(Main::Request(body, expect_done("DeleteAssetStateStore", key.to_owned())))
+    }
+
+    /// Deletes every key of an asset's state store.
+    pub fn asset_state_clear(&self, asset: &AssetKey) -> R::Output<()> {
+        let body: ToSupervisor = match asset {
+            AssetKey::Name(name) => m::ClearAssetStateStoreByName { name: name.clone() }.into(),
+            AssetKey::Uri(uri) => m::ClearAssetStateStoreByUri { uri: uri.clone() }.into(),
+        };
+        self.call(Main::Request(body, expect_done("ClearAssetStateStore", String::new())))
+    }
+
+    // ----- DAG runs -----
+
+    /// A DAG run.
+    pub fn dag_run(&self, dag_id: &str, run_id: &str) -> R::Output<DagRun> {
+        self.call(request!(
+            m::GetDagRun { dag_id: dag_id.to_owned(), run_id: run_id.to_owned() },
+            expect("GetDagRun", run_id.to_owned(), |body| match body {
+                ToTask::DagRunResult(run) => Ok(run),
+                other => Err(other),
+            })
+        ))
+    }
+
+    /// A DAG run's state.
+    pub fn dag_run_state(&self, dag_id: &str, run_id: &str) -> R::Output<DagRunState> {
+        self.call(request!(
+            m::GetDagRunState { dag_id: dag_id.to_owned(), run_id: run_id.to_owned() },
+            expect("GetDagRunState", run_id.to_owned(), |body| match body {
+                ToTask::DagRunStateResult(r) => Ok(r.state),
+                other => Err(other),
+            })
+        ))
+    }
+
+    /// How many runs of a DAG match the filters.
+    pub fn dag_run_count(&self, query: m::GetDRCount) -> R::Output<i64> {
+        let key = query.dag_id.clone();
+        self.call(request!(
+            query,
+            expect("GetDRCount", key, |body| match body {
+                ToTask::DRCount(c) => Ok(c.count),
+                other => Err(other),
+            })
+        ))
+    }
+
+    /// Triggers a DAG run. An existing run id is [`ClientError::Api`] with
+    /// `DAGRUN_ALREADY_EXISTS` unless `reset_dag_run` is set.
+    pub fn trigger_dag_run(&self, trigger: m::TriggerDagRun) -> R::Output<()> {
+        let key = trigger.run_id.clone();
+        self.call(request!(trigger, expect_done("TriggerDagRun", key)))
+    }
+
+    /// The latest run of a DAG before a logical date, optionally in a state.
+    pub fn previous_dag_run(&self, dag_id: &str, logical_date: Timestamp, state: Option<DagRunState>) -> R::Output<Option<DagRun>> {
+        self.call(request!(
+            m::GetPreviousDagRun { dag_id: dag_id.to_owned(), logical_date, state },
+            expect("GetPreviousDagRun", dag_id.to_owned(), |body| match body {
+                ToTask::PreviousDagRunResult(r) => Ok(r.dag_run),
+                other => Err(other),
+            })
+        ))
+    }
+
+    /// The dates of the previous successful run of this task's DAG.
+    pub fn prev_successful_dag_run(&self) -> R::Output<m::PrevSuccessfulDagRunResult> {
+        self.call(request!(
+            m::GetPrevSuccessfulDagRun { ti_id: self.info.ti_id() },
+            expect("GetPrevSuccessfulDagRun", String::new(), |body| match body {
+                ToTask::PrevSuccessfulDagRunResult(r) => Ok(r),
+                other => Err(other),
+            })
+        ))
+    }
+
+    /// A DAG's details.
+    pub fn dag(&self, dag_id: &str) -> R::Output<m::DagResult> {
+        self.call(request!(
+            m::GetDag { dag_id: dag_id.to_owned() },
+            expect("GetDag", dag_id.to_owned(), |body| match body {
+                ToTask::DagResult(r) => Ok(r),
+                other => Err(other),
+            })
+        ))
+    }
+
+    // ----- task instances -----
+
+    /// The previous instance of a task, optionally before a logical date and in a state.
+    pub fn previous_ti(
+        &self,
+        dag_id: &str,
+        task_id: &str,
+        logical_date: Option<Timestamp>,
+        map_index: i64,
+        state: Option<TaskInstanceState>,
+    ) -> R::Output<Option<m::PreviousTIResponse>> {
+        self.call(request!(
+            m::GetPreviousTI {
+                dag_id: dag_id.to_owned(),
+                task_id: task_id.to_owned(),
+                logical_date,
+                map_index,
+                state,
+            },
+            expect("GetPreviousTI", task_id.to_owned(), |body| match body {
+                ToTask::PreviousTIResult(r) => Ok(r.task_instance),
+                other => Err(other),
+            })
+        ))
+    }
+
+    /// How many task instances match the filters.
+    pub fn ti_count(&self, query: m::GetTICount) -> R::Output<i64> {
+        let key = query.dag_id.clone();
+        self.call(request!(
+            query,
+            expect("GetTICount", key, |body| match body {
+                ToTask::TICount(c) => Ok(c.count),
+                other => Err(other),
+            })
+        ))
+    }
+
+    /// The states of task instances matching the filters.
+    pub fn task_states(&self, query: m::GetTaskStates) -> R::Output<JsonMap> {
+        let key = query.dag_id.clone();
+        self.call(request!(
+            query,
+            expect("GetTaskStates", key, |body| match body {
+                ToTask::TaskStatesResult(r) => Ok(r.task_states),
+                other => Err(other),
+            })
+        ))
+    }
+
+    /// The task states of a run, one map per task instance.
+    pub fn task_breadcrumbs(&self, dag_id: &str, run_id: &str) -> R::Output<Vec<JsonMap>> {
+        self.call(request!(
+            m::GetTaskBreadcrumbs { dag_id: dag_id.to_owned(), run_id: run_id.to_owned() },
+            expect("GetTaskBreadcrumbs", run_id.to_owned(), |body| match body {
+                ToTask::TaskBreadcrumbsResult(r) => Ok(r.breadcrumbs),
+                other => Err(other),
+            })
+        ))
+    }
+
+    /// When this task first started, if it was rescheduled.
+    pub fn task_reschedule_start_date(&self, try_number: i64) -> R::Output<Option<Timestamp>> {
+        self.call(request!(
+            m::GetTaskRescheduleStartDate { ti_id: self.info.ti_id(), try_number },
+            expect("GetTaskRescheduleStartDate", String::new(), |body| match body {
+                ToTask::TaskRescheduleStartDate(r) => Ok(r.start_date),
+                other => Err(other),
+            })
+        ))
+    }
+
+    // ----- assets -----
+
+    /// An asset by name or URI. A missing asset is [`ClientError::NotFound`].
+    pub fn asset(&self, asset: &AssetKey) -> R::Output<m::AssetResponse> {
+        let (body, key): (ToSupervisor, String) = match asset {
+            AssetKey::Name(name) => (m::GetAssetByName { name: name.clone() }.into(), name.clone()),
+            AssetKey::Uri(uri) => (m::GetAssetByUri { uri: uri.clone() }.into(), uri.clone()),
+        };
+        self.call(Main::Request(
+            body,
+            expect("GetAsset", key, |body| match body {
+                ToTask::AssetResult(a) => Ok(a),
+                other => Err(other),
+            }),
+        ))
+    }
+
+    /// The assets behind an alias.
+    pub fn assets_by_alias(&self, alias_name: &str) -> R::Output<Vec<m::AssetResponse>> {
+        self.call(request!(
+            m::GetAssetsByAlias { alias_name: alias_name.to_owned() },
+            expect("GetAssetsByAlias", alias_name.to_owned(), |body| match body {
+                ToTask::AssetsByAliasResult(r) => Ok(r.assets),
+                other => Err(other),
+            })
+        ))
+    }
+
+    /// Events of an asset (by name and/or URI).
+    pub fn asset_events(&self, query: m::GetAssetEventByAsset) -> R::Output<Vec<m::AssetEventResponse>> {
+        let key = query.name.clone().or(query.uri.clone()).unwrap_or_default();
+        self.call(request!(
+            query,
+            expect("GetAssetEventByAsset", key, |body| match body {
+                ToTask::AssetEventsResult(r) => Ok(r.asset_events),
+                other => Err(other),
+            })
+        ))
+    }
+
+    /// Events of an asset alias.
+    pub fn asset_alias_events(&self, query: m::GetAssetEventByAssetAlias) -> R::Output<Vec<m::AssetEventResponse>> {
+        let key = query.alias_name.clone();
+        self.call(request!(
+            query,
+            expect("GetAssetEventByAssetAlias", key, |body| match body {
+                ToTask::AssetEventsResult(r) => Ok(r.asset_events),
+                other => Err(other),
+            })
+        ))
+    }
+
+    /// Inactive assets among this task's inlets and outlets.
+    pub fn validate_inlets_and_outlets(&self) -> R::Output<Vec<m::AssetProfile>> {
+        self.call(request!(
+            m::ValidateInletsAndOutlets { ti_id: self.info.ti_id() },
+            expect("ValidateInletsAndOutlets", String::new(), |body| match body {
+                ToTask::InactiveAssetsResult(r) => Ok(r.inactive_assets.unwrap_or_default()),
+                other => Err(other),
+            })
+        ))
+    }
+
+    // ----- rendering, masking, skipping -----
+
+    /// Records rendered template fields, shown in the UI.
+    pub fn set_rendered_fields(&self, fields: JsonMap) -> R::Output<()> {
+        self.call(request!(
+            m::SetRenderedFields { rendered_fields: fields },
+            expect_done("SetRenderedFields", String::new())
+        ))
+    }
+
+    /// Sets the label shown for this mapped task instance.
+    pub fn set_rendered_map_index(&self, label: &str) -> R::Output<()> {
+        self.call(request!(
+            m::SetRenderedMapIndex { rendered_map_index: label.to_owned() },
+            expect_done("SetRenderedMapIndex", String::new())
+        ))
+    }
+
+    /// Asks the supervisor to mask a secret in every log line it forwards from now on.
+    /// Values the supervisor fetched itself (variables, connection passwords and extras) are
+    /// masked already.
+    pub fn mask_secret(&self, value: &str, name: Option<&str>) -> R::Output<()> {
+        self.call(request!(
+            m::MaskSecret {
+                value: JsonValue::String(value.to_owned()),
+                name: name.map(str::to_owned),
+            },
+            expect_done("MaskSecret", String::new())
+        ))
+    }
+
+    /// Skips downstream tasks. Not terminal: the task still ends as usual.
+    pub fn skip_downstream(&self, tasks: Vec<m::SkipTarget>) -> R::Output<()> {
+        self.call(request!(
+            m::SkipDownstreamTasks { tasks },
+            expect_done("SkipDownstreamTasks", String::new())
+        ))
+    }
+
+    // ----- human in the loop -----
+
+    /// Creates a human-in-the-loop request for this task instance.
+    pub fn create_hitl_detail(&self, mut payload: m::CreateHITLDetailPayload) -> R::Output<m::HITLDetailRequestResult> {
+        payload.ti_id = self.info.ti_id();
+        self.call(request!(
+            payload,
+            expect("CreateHITLDetailPayload", String::new(), |body| match body {
+                ToTask::HITLDetailRequestResult(r) => Ok(r),
+                other => Err(other),
+            })
+        ))
+    }
+
+    /// Answers a human-in-the-loop request. The 1.3.2 supervisor does not handle this
+    /// request: it answers [`ClientError::Api`] with status 400.
+    pub fn update_hitl_detail(&self, chosen_options: Vec<String>, params_input: Option<JsonMap>) -> R::Output<Reply> {
+        self.request(
+            m::UpdateHITLDetail {
+                ti_id: self.info.ti_id(),
+                chosen_options,
+                params_input,
+            }
+            .into(),
+        )
+    }
+
+    /// Reads the answer to this task's human-in-the-loop request. The 1.3.2 supervisor does
+    /// not handle this request: it answers [`ClientError::Api`] with status 400.
+    pub fn hitl_detail_response(&self) -> R::Output<Reply> {
+        self.request(m::GetHITLDetailResponse { ti_id: self.info.ti_id() }.into())
+    }
+}
+
+fn chain<A: Send + 'static, B: Send + 'static>(
+    first: Decode<A>,
+    then: impl FnOnce(A) -> Result<B, ClientError> + Send + 'static,
+) -> Decode<B> {
+    Box::new(move |reply| first(reply).and_then(then))
+}
+
+/// The `MaskSecret` request for a secret the supervisor did not fetch itself, unless it is
+/// empty (masking an empty string would mask nothing useful).
+pub fn mask_request(secret: &str, name: &str) -> Option<ToSupervisor> {
+    (!secret.is_empty()).then(|| {
+        m::MaskSecret {
+            value: JsonValue::String(secret.to_owned()),
+            name: Some(name.to_owned()),
+        }
+        .into()
+    })
+}

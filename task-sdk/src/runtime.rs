@@ -1,0 +1,71 @@
+//! What an adapter provides to the shared layer: one request round trip, a timer, and the
+//! shape of client results (plain values when blocking, futures when async).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use airflow_protocol::{Reply, ReplyError, ToSupervisor};
+
+use crate::error::ClientError;
+
+/// A boxed, sendable future.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The services an adapter gives the shared layer. Everything protocol-related is decided by
+/// the core session the adapter drives; this trait only moves requests and time.
+pub trait Runtime: Clone + Send + Sync + 'static {
+    /// What client methods return: `Result<T, ClientError>` for a blocking adapter, a future
+    /// of it for an async one.
+    type Output<T: Send + 'static>;
+
+    /// Sends one request and resolves to its answer, or to `ReplyError::TimedOut` after
+    /// `timeout`.
+    fn exchange(
+        &self,
+        body: ToSupervisor,
+        timeout: Duration,
+    ) -> BoxFuture<'static, Result<Reply, ReplyError>>;
+
+    /// Turns a client call into this runtime's result shape.
+    fn deliver<T: Send + 'static>(
+        call: BoxFuture<'static, Result<T, ClientError>>,
+    ) -> Self::Output<T>;
+
+    /// A future that completes after `duration`.
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
+}
+
+/// How an answer becomes a typed value.
+pub(crate) type Decode<T> =
+    Box<dyn FnOnce(Result<Reply, ReplyError>) -> Result<T, ClientError> + Send>;
+
+/// One client operation: requests to send, and how to produce its value.
+pub(crate) struct Call<T> {
+    /// Requests sent first and awaited, whose answers are only logged on failure (used for
+    /// `MaskSecret` before handing out an environment-sourced secret).
+    pub(crate) side: Vec<ToSupervisor>,
+    pub(crate) main: Main<T>,
+    pub(crate) timeout: Duration,
+}
+
+pub(crate) enum Main<T> {
+    Ready(Result<T, ClientError>),
+    Request(ToSupervisor, Decode<T>),
+}
+
+impl<T: Send + 'static> Call<T> {
+    /// Runs the call over a runtime's exchange.
+    pub(crate) async fn run<R: Runtime>(self, runtime: R) -> Result<T, ClientError> {
+        for side in self.side {
+            let type_name = side.type_name();
+            if let Err(e) = runtime.exchange(side, self.timeout).await {
+                tracing::warn!(target: "airflow.sdk", request = type_name, error = %e, "side request failed");
+            }
+        }
+        match self.main {
+            Main::Ready(value) => value,
+            Main::Request(body, decode) => decode(runtime.exchange(body, self.timeout).await),
+        }
+    }
+}
