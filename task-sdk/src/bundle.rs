@@ -10,11 +10,11 @@ pub const SDK_LANGUAGE: &str = "rust";
 /// This SDK's version, written into bundle metadata.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Turns a task function into an adapter's handler type. Adapters implement it for the
+/// Builds an adapter's handler type from a task function. Adapters implement it for the
 /// function shapes they accept; `Marker` only tells those impls apart.
-pub trait IntoHandler<H, Marker> {
-    /// The handler.
-    fn into_handler(self) -> H;
+pub trait FromTaskFn<F, Marker>: Sized {
+    /// The handler for `f`.
+    fn from_task_fn(f: F) -> Self;
 }
 
 /// One task: its main handler and the handlers it resumes with after a deferral.
@@ -66,10 +66,15 @@ pub struct DagBuilder<H> {
 
 impl<H> DagBuilder<H> {
     /// Adds a task.
-    pub fn task<M>(mut self, task_id: &str, handler: impl IntoHandler<H, M>) -> Self {
+    pub fn task<F, M>(mut self, task_id: &str, handler: F) -> Self
+    where
+        H: FromTaskFn<F, M>,
+    {
         if task_id.is_empty() {
-            self.problems
-                .push(format!("DAG {:?} has a task with an empty id", self.dag.dag_id));
+            self.problems.push(format!(
+                "DAG {:?} has a task with an empty id",
+                self.dag.dag_id
+            ));
         } else if self.dag.tasks.iter().any(|t| t.task_id == task_id) {
             self.problems.push(format!(
                 "DAG {:?} has task {task_id:?} twice",
@@ -78,7 +83,7 @@ impl<H> DagBuilder<H> {
         }
         self.dag.tasks.push(TaskDef {
             task_id: task_id.to_owned(),
-            handler: handler.into_handler(),
+            handler: H::from_task_fn(handler),
             resume: Vec::new(),
         });
         self
@@ -86,9 +91,14 @@ impl<H> DagBuilder<H> {
 
     /// Registers what the task added last runs when it resumes after deferring with
     /// `next_method == method`.
-    pub fn on_resume<M>(mut self, method: &str, handler: impl IntoHandler<H, M>) -> Self {
+    pub fn on_resume<F, M>(mut self, method: &str, handler: F) -> Self
+    where
+        H: FromTaskFn<F, M>,
+    {
         match self.dag.tasks.last_mut() {
-            Some(task) => task.resume.push((method.to_owned(), handler.into_handler())),
+            Some(task) => task
+                .resume
+                .push((method.to_owned(), H::from_task_fn(handler))),
             None => self.problems.push(format!(
                 "DAG {:?}: on_resume({method:?}) comes before any task",
                 self.dag.dag_id
@@ -132,7 +142,8 @@ impl<H> Bundle<H> {
         if dag_id.is_empty() {
             self.problems.push("a DAG has an empty id".to_owned());
         } else if self.dags.iter().any(|d| d.dag_id == dag_id) {
-            self.problems.push(format!("DAG {dag_id:?} is defined twice"));
+            self.problems
+                .push(format!("DAG {dag_id:?} is defined twice"));
         }
         let built = build(DagBuilder {
             dag: Dag {
@@ -187,7 +198,12 @@ impl<H> Bundle<H> {
             dags: self
                 .dags
                 .iter()
-                .map(|d| (d.dag_id.clone(), d.tasks.iter().map(|t| t.task_id.clone()).collect()))
+                .map(|d| {
+                    (
+                        d.dag_id.clone(),
+                        d.tasks.iter().map(|t| t.task_id.clone()).collect(),
+                    )
+                })
                 .collect(),
         }
     }
@@ -231,7 +247,9 @@ impl BundleMetadata {
     /// Reads the JSON form back (the packer reads what a bundle prints).
     pub fn from_json(value: &JsonValue) -> Result<Self, String> {
         let text = |v: &JsonValue, path: &str| -> Result<String, String> {
-            v.as_str().map(str::to_owned).ok_or_else(|| format!("`{path}` must be a string"))
+            v.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| format!("`{path}` must be a string"))
         };
         let sdk = value.get("sdk").ok_or("missing `sdk`")?;
         let bundle = value.get("bundle").ok_or("missing `bundle`")?;
@@ -252,15 +270,31 @@ impl BundleMetadata {
             out.insert(dag_id.clone(), tasks);
         }
         Ok(Self {
-            name: text(bundle.get("name").unwrap_or(&JsonValue::Null), "bundle.name")?,
-            version: bundle.get("version").and_then(JsonValue::as_str).map(str::to_owned),
-            sdk_language: text(sdk.get("language").unwrap_or(&JsonValue::Null), "sdk.language")?,
-            sdk_version: text(sdk.get("version").unwrap_or(&JsonValue::Null), "sdk.version")?,
+            name: text(
+                bundle.get("name").unwrap_or(&JsonValue::Null),
+                "bundle.name",
+            )?,
+            version: bundle
+                .get("version")
+                .and_then(JsonValue::as_str)
+                .map(str::to_owned),
+            sdk_language: text(
+                sdk.get("language").unwrap_or(&JsonValue::Null),
+                "sdk.language",
+            )?,
+            sdk_version: text(
+                sdk.get("version").unwrap_or(&JsonValue::Null),
+                "sdk.version",
+            )?,
             supervisor_schema_version: text(
-                sdk.get("supervisor_schema_version").unwrap_or(&JsonValue::Null),
+                sdk.get("supervisor_schema_version")
+                    .unwrap_or(&JsonValue::Null),
                 "sdk.supervisor_schema_version",
             )?,
-            source: value.get("source").and_then(JsonValue::as_str).map(str::to_owned),
+            source: value
+                .get("source")
+                .and_then(JsonValue::as_str)
+                .map(str::to_owned),
             dags: out,
         })
     }
@@ -317,8 +351,8 @@ mod tests {
     use super::*;
 
     struct H;
-    impl IntoHandler<H, ()> for &str {
-        fn into_handler(self) -> H {
+    impl FromTaskFn<&str, ()> for H {
+        fn from_task_fn(_: &str) -> H {
             H
         }
     }
@@ -331,7 +365,10 @@ mod tests {
             .dag("a\"b", |d| d.task("t", "x").task("u", "x"));
         assert!(bundle.problems().is_empty());
         let yaml = bundle.metadata().to_yaml();
-        assert!(yaml.contains("  \"123\":\n    tasks:\n      - \"true\"\n"), "{yaml}");
+        assert!(
+            yaml.contains("  \"123\":\n    tasks:\n      - \"true\"\n"),
+            "{yaml}"
+        );
         assert!(yaml.contains("  \"a\\\"b\":"), "{yaml}");
         assert!(yaml.contains("supervisor_schema_version: \"2026-06-16\""));
         let back = BundleMetadata::from_json(&bundle.metadata().to_json()).unwrap();
@@ -345,7 +382,13 @@ mod tests {
             .dag("d", |d| d.on_resume("m", "x"))
             .dag("", |d| d.task("", "x"));
         let problems = bundle.problems().join("\n");
-        for expected in ["task \"t\" twice", "defined twice", "before any task", "has no tasks", "empty id"] {
+        for expected in [
+            "task \"t\" twice",
+            "defined twice",
+            "before any task",
+            "has no tasks",
+            "empty id",
+        ] {
             assert!(problems.contains(expected), "{expected} in {problems}");
         }
     }

@@ -166,7 +166,11 @@ mod tests {
     use super::*;
 
     fn mode(args: &[&str]) -> Result<Mode, clap::Error> {
-        parse_mode("bundle", "1.0", std::iter::once("bundle").chain(args.iter().copied()))
+        parse_mode(
+            "bundle",
+            "1.0",
+            std::iter::once("bundle").chain(args.iter().copied()),
+        )
     }
 
     #[test]
@@ -186,17 +190,27 @@ mod tests {
             let error = mode(args).unwrap_err();
             assert_eq!(error.exit_code(), 2, "{args:?}: {error}");
         }
-        assert_eq!(mode(&["--comm=nohost", "--logs=127.0.0.1:2"]).unwrap_err().exit_code(), 2);
+        assert_eq!(
+            mode(&["--comm=nohost", "--logs=127.0.0.1:2"])
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
     }
 
     #[test]
     fn metadata_and_test_modes() {
-        assert_eq!(mode(&["--airflow-metadata"]).unwrap(), Mode::Metadata(MetadataFormat::Yaml));
+        assert_eq!(
+            mode(&["--airflow-metadata"]).unwrap(),
+            Mode::Metadata(MetadataFormat::Yaml)
+        );
         assert_eq!(
             mode(&["--airflow-metadata", "--format", "json"]).unwrap(),
             Mode::Metadata(MetadataFormat::Json)
         );
-        let Mode::Test(args) = mode(&["test", "d", "t", "--var", "k=v=w", "--xcom", "up:key=[1]"]).unwrap() else {
+        let Mode::Test(args) =
+            mode(&["test", "d", "t", "--var", "k=v=w", "--xcom", "up:key=[1]"]).unwrap()
+        else {
             panic!()
         };
         assert_eq!(args.vars, vec![("k".to_owned(), "v=w".to_owned())]);

@@ -9,14 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airflow_protocol::messages::{self as m, DagRun, DagRunState, TaskInstanceState, ToTask};
-use airflow_protocol::{JsonMap, JsonValue, Reply, ReplyError, Timestamp, ToSupervisor};
+use airflow_protocol::{JsonMap, JsonValue, Reply, Timestamp, ToSupervisor};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::connection::Connection;
 use crate::context::TaskInfo;
 use crate::error::ClientError;
-use crate::runtime::{Call, Decode, Main, Runtime};
+use crate::runtime::{Call, Decode, ExchangeError, Main, Runtime};
 
 /// The default bound on one request.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -80,7 +80,7 @@ fn expect<T: Send + 'static>(
     key: String,
     pick: impl FnOnce(ToTask) -> Result<T, ToTask> + Send + 'static,
 ) -> Decode<T> {
-    Box::new(move |reply: Result<Reply, ReplyError>| match reply {
+    Box::new(move |reply: Result<Reply, ExchangeError>| match reply {
         Ok(Reply::Body(body)) => pick(body).map_err(|other| ClientError::UnexpectedReply {
             request,
             got: other.type_name().to_owned(),
@@ -95,8 +95,10 @@ fn expect<T: Send + 'static>(
 
 // Writes answer with the empty response; some (deletes, state stores) with `OKResponse`.
 fn expect_done(request: &'static str, key: String) -> Decode<()> {
-    Box::new(move |reply: Result<Reply, ReplyError>| match reply {
-        Ok(Reply::Empty) | Ok(Reply::Body(ToTask::OKResponse(m::OKResponse { ok: true }))) => Ok(()),
+    Box::new(move |reply: Result<Reply, ExchangeError>| match reply {
+        Ok(Reply::Empty) | Ok(Reply::Body(ToTask::OKResponse(m::OKResponse { ok: true }))) => {
+            Ok(())
+        }
         Ok(Reply::Body(ToTask::OKResponse(_))) => Err(ClientError::Api {
             error: m::ErrorType::GenericError,
             status: None,
@@ -198,7 +200,9 @@ impl<R: Runtime> Client<R> {
             key: key.to_owned(),
         };
         self.call(request!(
-            m::GetVariable { key: key.to_owned() },
+            m::GetVariable {
+                key: key.to_owned()
+            },
             chain(
                 expect("GetVariable", key.to_owned(), |body| match body {
                     ToTask::VariableResult(v) => Ok(v.value),
@@ -211,7 +215,10 @@ impl<R: Runtime> Client<R> {
     }
 
     /// A variable's value parsed from JSON into `T`.
-    pub fn get_variable_json<T: DeserializeOwned + Send + 'static>(&self, key: &str) -> R::Output<T> {
+    pub fn get_variable_json<T: DeserializeOwned + Send + 'static>(
+        &self,
+        key: &str,
+    ) -> R::Output<T> {
         let key_owned = key.to_owned();
         let parse = move |text: String| -> Result<T, ClientError> {
             let value: JsonValue = serde_json::from_str(&text).map_err(|e| {
@@ -228,7 +235,9 @@ impl<R: Runtime> Client<R> {
             key: key.to_owned(),
         };
         self.call(request!(
-            m::GetVariable { key: key.to_owned() },
+            m::GetVariable {
+                key: key.to_owned()
+            },
             chain(
                 expect("GetVariable", key.to_owned(), |body| match body {
                     ToTask::VariableResult(v) => Ok(v.value),
@@ -254,23 +263,34 @@ impl<R: Runtime> Client<R> {
     /// Deletes a variable.
     pub fn delete_variable(&self, key: &str) -> R::Output<()> {
         self.call(request!(
-            m::DeleteVariable { key: key.to_owned() },
+            m::DeleteVariable {
+                key: key.to_owned()
+            },
             expect_done("DeleteVariable", key.to_owned())
         ))
     }
 
     /// Variable keys, optionally with a prefix, one page at a time.
-    pub fn variable_keys(&self, prefix: Option<&str>, limit: i64, offset: i64) -> R::Output<m::VariableKeysResult> {
+    pub fn variable_keys(
+        &self,
+        prefix: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> R::Output<m::VariableKeysResult> {
         self.call(request!(
             m::GetVariableKeys {
                 prefix: prefix.map(str::to_owned),
                 limit,
                 offset,
             },
-            expect("GetVariableKeys", prefix.unwrap_or("").to_owned(), |body| match body {
-                ToTask::VariableKeysResult(r) => Ok(r),
-                other => Err(other),
-            })
+            expect(
+                "GetVariableKeys",
+                prefix.unwrap_or("").to_owned(),
+                |body| match body {
+                    ToTask::VariableKeysResult(r) => Ok(r),
+                    other => Err(other),
+                }
+            )
         ))
     }
 
@@ -282,7 +302,10 @@ impl<R: Runtime> Client<R> {
     pub fn get_connection(&self, conn_id: &str) -> R::Output<Connection> {
         if let Some(parsed) = self.info.environment().connection(conn_id) {
             let masks = match &parsed {
-                Ok(connection) => connection.secrets().filter_map(|s| mask_request(s, conn_id)).collect(),
+                Ok(connection) => connection
+                    .secrets()
+                    .filter_map(|s| mask_request(s, conn_id))
+                    .collect(),
                 Err(_) => Vec::new(),
             };
             return self.call_with(masks, Main::Ready(parsed));
@@ -313,12 +336,19 @@ impl<R: Runtime> Client<R> {
     }
 
     /// The value `task_id` pushed under `key` in this run, or `None` if there is none.
-    pub fn xcom_pull<T: DeserializeOwned + Send + 'static>(&self, task_id: &str, key: &str) -> R::Output<Option<T>> {
+    pub fn xcom_pull<T: DeserializeOwned + Send + 'static>(
+        &self,
+        task_id: &str,
+        key: &str,
+    ) -> R::Output<Option<T>> {
         self.xcom_get(self.xcom_ref(task_id, key))
     }
 
     /// The value at an XCom reference, or `None` if there is none.
-    pub fn xcom_get<T: DeserializeOwned + Send + 'static>(&self, at: XComRef) -> R::Output<Option<T>> {
+    pub fn xcom_get<T: DeserializeOwned + Send + 'static>(
+        &self,
+        at: XComRef,
+    ) -> R::Output<Option<T>> {
         let what = format!("XCom {:?} of task {:?}", at.key, at.task_id);
         self.call(request!(
             m::GetXCom {
@@ -398,7 +428,12 @@ impl<R: Runtime> Client<R> {
 
     /// One value of a mapped XCom by position (negative counts from the end). A missing
     /// position is [`ClientError::NotFound`].
-    pub fn xcom_sequence_item<T: DeserializeOwned + Send + 'static>(&self, task_id: &str, key: &str, offset: i64) -> R::Output<T> {
+    pub fn xcom_sequence_item<T: DeserializeOwned + Send + 'static>(
+        &self,
+        task_id: &str,
+        key: &str,
+        offset: i64,
+    ) -> R::Output<T> {
         let what = format!("XCom {key:?} of task {task_id:?} at {offset}");
         self.call(request!(
             m::GetXComSequenceItem {
@@ -409,10 +444,14 @@ impl<R: Runtime> Client<R> {
                 offset,
             },
             chain(
-                expect("GetXComSequenceItem", format!("{key}[{offset}]"), |body| match body {
-                    ToTask::XComSequenceIndexResult(r) => Ok(r.root),
-                    other => Err(other),
-                }),
+                expect(
+                    "GetXComSequenceItem",
+                    format!("{key}[{offset}]"),
+                    |body| match body {
+                        ToTask::XComSequenceIndexResult(r) => Ok(r.root),
+                        other => Err(other),
+                    }
+                ),
                 move |value| from_json(value, &what)
             )
         ))
@@ -470,7 +509,12 @@ impl<R: Runtime> Client<R> {
     }
 
     /// Stores a value in this task instance's state store, optionally expiring.
-    pub fn task_state_set<T: Serialize + ?Sized>(&self, key: &str, value: &T, expires_at: Option<Timestamp>) -> R::Output<()> {
+    pub fn task_state_set<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        expires_at: Option<Timestamp>,
+    ) -> R::Output<()> {
         let value = match to_json(value, &format!("task state {key:?}")) {
             Ok(value) => value,
             Err(e) => return self.ready(Err(e)),
@@ -510,11 +554,23 @@ impl<R: Runtime> Client<R> {
     // ----- asset state store -----
 
     /// A value of an asset's state store.
-    pub fn asset_state_get<T: DeserializeOwned + Send + 'static>(&self, asset: &AssetKey, key: &str) -> R::Output<T> {
+    pub fn asset_state_get<T: DeserializeOwned + Send + 'static>(
+        &self,
+        asset: &AssetKey,
+        key: &str,
+    ) -> R::Output<T> {
         let what = format!("asset state {key:?}");
         let body: ToSupervisor = match asset {
-            AssetKey::Name(name) => m::GetAssetStateStoreByName { name: name.clone(), key: key.to_owned() }.into(),
-            AssetKey::Uri(uri) => m::GetAssetStateStoreByUri { uri: uri.clone(), key: key.to_owned() }.into(),
+            AssetKey::Name(name) => m::GetAssetStateStoreByName {
+                name: name.clone(),
+                key: key.to_owned(),
+            }
+            .into(),
+            AssetKey::Uri(uri) => m::GetAssetStateStoreByUri {
+                uri: uri.clone(),
+                key: key.to_owned(),
+            }
+            .into(),
         };
         self.call(Main::Request(
             body,
@@ -529,25 +585,54 @@ impl<R: Runtime> Client<R> {
     }
 
     /// Stores a value in an asset's state store.
-    pub fn asset_state_set<T: Serialize + ?Sized>(&self, asset: &AssetKey, key: &str, value: &T) -> R::Output<()> {
+    pub fn asset_state_set<T: Serialize + ?Sized>(
+        &self,
+        asset: &AssetKey,
+        key: &str,
+        value: &T,
+    ) -> R::Output<()> {
         let value = match to_json(value, &format!("asset state {key:?}")) {
             Ok(value) => value,
             Err(e) => return self.ready(Err(e)),
         };
         let body: ToSupervisor = match asset {
-            AssetKey::Name(name) => m::SetAssetStateStoreByName { name: name.clone(), key: key.to_owned(), value }.into(),
-            AssetKey::Uri(uri) => m::SetAssetStateStoreByUri { uri: uri.clone(), key: key.to_owned(), value }.into(),
+            AssetKey::Name(name) => m::SetAssetStateStoreByName {
+                name: name.clone(),
+                key: key.to_owned(),
+                value,
+            }
+            .into(),
+            AssetKey::Uri(uri) => m::SetAssetStateStoreByUri {
+                uri: uri.clone(),
+                key: key.to_owned(),
+                value,
+            }
+            .into(),
         };
-        self.call(Main::Request(body, expect_done("SetAssetStateStore", key.to_owned())))
+        self.call(Main::Request(
+            body,
+            expect_done("SetAssetStateStore", key.to_owned()),
+        ))
     }
 
     /// Deletes a key of an asset's state store.
     pub fn asset_state_delete(&self, asset: &AssetKey, key: &str) -> R::Output<()> {
         let body: ToSupervisor = match asset {
-            AssetKey::Name(name) => m::DeleteAssetStateStoreByName { name: name.clone(), key: key.to_owned() }.into(),
-            AssetKey::Uri(uri) => m::DeleteAssetStateStoreByUri { uri: uri.clone(), key: key.to_owned() }.into(),
+            AssetKey::Name(name) => m::DeleteAssetStateStoreByName {
+                name: name.clone(),
+                key: key.to_owned(),
+            }
+            .into(),
+            AssetKey::Uri(uri) => m::DeleteAssetStateStoreByUri {
+                uri: uri.clone(),
+                key: key.to_owned(),
+            }
+            .into(),
         };
-        self.call(Main::Request(body, expect_done("DeleteAssetStateStore", key.to_owned())))
+        self.call(Main::Request(
+            body,
+            expect_done("DeleteAssetStateStore", key.to_owned()),
+        ))
     }
 
     /// Deletes every key of an asset's state store.
@@ -556,7 +641,10 @@ impl<R: Runtime> Client<R> {
             AssetKey::Name(name) => m::ClearAssetStateStoreByName { name: name.clone() }.into(),
             AssetKey::Uri(uri) => m::ClearAssetStateStoreByUri { uri: uri.clone() }.into(),
         };
-        self.call(Main::Request(body, expect_done("ClearAssetStateStore", String::new())))
+        self.call(Main::Request(
+            body,
+            expect_done("ClearAssetStateStore", String::new()),
+        ))
     }
 
     // ----- DAG runs -----
@@ -564,7 +652,10 @@ impl<R: Runtime> Client<R> {
     /// A DAG run.
     pub fn dag_run(&self, dag_id: &str, run_id: &str) -> R::Output<DagRun> {
         self.call(request!(
-            m::GetDagRun { dag_id: dag_id.to_owned(), run_id: run_id.to_owned() },
+            m::GetDagRun {
+                dag_id: dag_id.to_owned(),
+                run_id: run_id.to_owned()
+            },
             expect("GetDagRun", run_id.to_owned(), |body| match body {
                 ToTask::DagRunResult(run) => Ok(run),
                 other => Err(other),
@@ -575,7 +666,10 @@ impl<R: Runtime> Client<R> {
     /// A DAG run's state.
     pub fn dag_run_state(&self, dag_id: &str, run_id: &str) -> R::Output<DagRunState> {
         self.call(request!(
-            m::GetDagRunState { dag_id: dag_id.to_owned(), run_id: run_id.to_owned() },
+            m::GetDagRunState {
+                dag_id: dag_id.to_owned(),
+                run_id: run_id.to_owned()
+            },
             expect("GetDagRunState", run_id.to_owned(), |body| match body {
                 ToTask::DagRunStateResult(r) => Ok(r.state),
                 other => Err(other),
@@ -603,9 +697,18 @@ impl<R: Runtime> Client<R> {
     }
 
     /// The latest run of a DAG before a logical date, optionally in a state.
-    pub fn previous_dag_run(&self, dag_id: &str, logical_date: Timestamp, state: Option<DagRunState>) -> R::Output<Option<DagRun>> {
+    pub fn previous_dag_run(
+        &self,
+        dag_id: &str,
+        logical_date: Timestamp,
+        state: Option<DagRunState>,
+    ) -> R::Output<Option<DagRun>> {
         self.call(request!(
-            m::GetPreviousDagRun { dag_id: dag_id.to_owned(), logical_date, state },
+            m::GetPreviousDagRun {
+                dag_id: dag_id.to_owned(),
+                logical_date,
+                state
+            },
             expect("GetPreviousDagRun", dag_id.to_owned(), |body| match body {
                 ToTask::PreviousDagRunResult(r) => Ok(r.dag_run),
                 other => Err(other),
@@ -616,18 +719,26 @@ impl<R: Runtime> Client<R> {
     /// The dates of the previous successful run of this task's DAG.
     pub fn prev_successful_dag_run(&self) -> R::Output<m::PrevSuccessfulDagRunResult> {
         self.call(request!(
-            m::GetPrevSuccessfulDagRun { ti_id: self.info.ti_id() },
-            expect("GetPrevSuccessfulDagRun", String::new(), |body| match body {
-                ToTask::PrevSuccessfulDagRunResult(r) => Ok(r),
-                other => Err(other),
-            })
+            m::GetPrevSuccessfulDagRun {
+                ti_id: self.info.ti_id()
+            },
+            expect(
+                "GetPrevSuccessfulDagRun",
+                String::new(),
+                |body| match body {
+                    ToTask::PrevSuccessfulDagRunResult(r) => Ok(r),
+                    other => Err(other),
+                }
+            )
         ))
     }
 
     /// A DAG's details.
     pub fn dag(&self, dag_id: &str) -> R::Output<m::DagResult> {
         self.call(request!(
-            m::GetDag { dag_id: dag_id.to_owned() },
+            m::GetDag {
+                dag_id: dag_id.to_owned()
+            },
             expect("GetDag", dag_id.to_owned(), |body| match body {
                 ToTask::DagResult(r) => Ok(r),
                 other => Err(other),
@@ -688,7 +799,10 @@ impl<R: Runtime> Client<R> {
     /// The task states of a run, one map per task instance.
     pub fn task_breadcrumbs(&self, dag_id: &str, run_id: &str) -> R::Output<Vec<JsonMap>> {
         self.call(request!(
-            m::GetTaskBreadcrumbs { dag_id: dag_id.to_owned(), run_id: run_id.to_owned() },
+            m::GetTaskBreadcrumbs {
+                dag_id: dag_id.to_owned(),
+                run_id: run_id.to_owned()
+            },
             expect("GetTaskBreadcrumbs", run_id.to_owned(), |body| match body {
                 ToTask::TaskBreadcrumbsResult(r) => Ok(r.breadcrumbs),
                 other => Err(other),
@@ -699,11 +813,18 @@ impl<R: Runtime> Client<R> {
     /// When this task first started, if it was rescheduled.
     pub fn task_reschedule_start_date(&self, try_number: i64) -> R::Output<Option<Timestamp>> {
         self.call(request!(
-            m::GetTaskRescheduleStartDate { ti_id: self.info.ti_id(), try_number },
-            expect("GetTaskRescheduleStartDate", String::new(), |body| match body {
-                ToTask::TaskRescheduleStartDate(r) => Ok(r.start_date),
-                other => Err(other),
-            })
+            m::GetTaskRescheduleStartDate {
+                ti_id: self.info.ti_id(),
+                try_number
+            },
+            expect(
+                "GetTaskRescheduleStartDate",
+                String::new(),
+                |body| match body {
+                    ToTask::TaskRescheduleStartDate(r) => Ok(r.start_date),
+                    other => Err(other),
+                }
+            )
         ))
     }
 
@@ -712,7 +833,10 @@ impl<R: Runtime> Client<R> {
     /// An asset by name or URI. A missing asset is [`ClientError::NotFound`].
     pub fn asset(&self, asset: &AssetKey) -> R::Output<m::AssetResponse> {
         let (body, key): (ToSupervisor, String) = match asset {
-            AssetKey::Name(name) => (m::GetAssetByName { name: name.clone() }.into(), name.clone()),
+            AssetKey::Name(name) => (
+                m::GetAssetByName { name: name.clone() }.into(),
+                name.clone(),
+            ),
             AssetKey::Uri(uri) => (m::GetAssetByUri { uri: uri.clone() }.into(), uri.clone()),
         };
         self.call(Main::Request(
@@ -727,16 +851,25 @@ impl<R: Runtime> Client<R> {
     /// The assets behind an alias.
     pub fn assets_by_alias(&self, alias_name: &str) -> R::Output<Vec<m::AssetResponse>> {
         self.call(request!(
-            m::GetAssetsByAlias { alias_name: alias_name.to_owned() },
-            expect("GetAssetsByAlias", alias_name.to_owned(), |body| match body {
-                ToTask::AssetsByAliasResult(r) => Ok(r.assets),
-                other => Err(other),
-            })
+            m::GetAssetsByAlias {
+                alias_name: alias_name.to_owned()
+            },
+            expect(
+                "GetAssetsByAlias",
+                alias_name.to_owned(),
+                |body| match body {
+                    ToTask::AssetsByAliasResult(r) => Ok(r.assets),
+                    other => Err(other),
+                }
+            )
         ))
     }
 
     /// Events of an asset (by name and/or URI).
-    pub fn asset_events(&self, query: m::GetAssetEventByAsset) -> R::Output<Vec<m::AssetEventResponse>> {
+    pub fn asset_events(
+        &self,
+        query: m::GetAssetEventByAsset,
+    ) -> R::Output<Vec<m::AssetEventResponse>> {
         let key = query.name.clone().or(query.uri.clone()).unwrap_or_default();
         self.call(request!(
             query,
@@ -748,7 +881,10 @@ impl<R: Runtime> Client<R> {
     }
 
     /// Events of an asset alias.
-    pub fn asset_alias_events(&self, query: m::GetAssetEventByAssetAlias) -> R::Output<Vec<m::AssetEventResponse>> {
+    pub fn asset_alias_events(
+        &self,
+        query: m::GetAssetEventByAssetAlias,
+    ) -> R::Output<Vec<m::AssetEventResponse>> {
         let key = query.alias_name.clone();
         self.call(request!(
             query,
@@ -762,11 +898,17 @@ impl<R: Runtime> Client<R> {
     /// Inactive assets among this task's inlets and outlets.
     pub fn validate_inlets_and_outlets(&self) -> R::Output<Vec<m::AssetProfile>> {
         self.call(request!(
-            m::ValidateInletsAndOutlets { ti_id: self.info.ti_id() },
-            expect("ValidateInletsAndOutlets", String::new(), |body| match body {
-                ToTask::InactiveAssetsResult(r) => Ok(r.inactive_assets.unwrap_or_default()),
-                other => Err(other),
-            })
+            m::ValidateInletsAndOutlets {
+                ti_id: self.info.ti_id()
+            },
+            expect(
+                "ValidateInletsAndOutlets",
+                String::new(),
+                |body| match body {
+                    ToTask::InactiveAssetsResult(r) => Ok(r.inactive_assets.unwrap_or_default()),
+                    other => Err(other),
+                }
+            )
         ))
     }
 
@@ -775,7 +917,9 @@ impl<R: Runtime> Client<R> {
     /// Records rendered template fields, shown in the UI.
     pub fn set_rendered_fields(&self, fields: JsonMap) -> R::Output<()> {
         self.call(request!(
-            m::SetRenderedFields { rendered_fields: fields },
+            m::SetRenderedFields {
+                rendered_fields: fields
+            },
             expect_done("SetRenderedFields", String::new())
         ))
     }
@@ -783,7 +927,9 @@ impl<R: Runtime> Client<R> {
     /// Sets the label shown for this mapped task instance.
     pub fn set_rendered_map_index(&self, label: &str) -> R::Output<()> {
         self.call(request!(
-            m::SetRenderedMapIndex { rendered_map_index: label.to_owned() },
+            m::SetRenderedMapIndex {
+                rendered_map_index: label.to_owned()
+            },
             expect_done("SetRenderedMapIndex", String::new())
         ))
     }
@@ -812,20 +958,31 @@ impl<R: Runtime> Client<R> {
     // ----- human in the loop -----
 
     /// Creates a human-in-the-loop request for this task instance.
-    pub fn create_hitl_detail(&self, mut payload: m::CreateHITLDetailPayload) -> R::Output<m::HITLDetailRequestResult> {
+    pub fn create_hitl_detail(
+        &self,
+        mut payload: m::CreateHITLDetailPayload,
+    ) -> R::Output<m::HITLDetailRequestResult> {
         payload.ti_id = self.info.ti_id();
         self.call(request!(
             payload,
-            expect("CreateHITLDetailPayload", String::new(), |body| match body {
-                ToTask::HITLDetailRequestResult(r) => Ok(r),
-                other => Err(other),
-            })
+            expect(
+                "CreateHITLDetailPayload",
+                String::new(),
+                |body| match body {
+                    ToTask::HITLDetailRequestResult(r) => Ok(r),
+                    other => Err(other),
+                }
+            )
         ))
     }
 
     /// Answers a human-in-the-loop request. The 1.3.2 supervisor does not handle this
     /// request: it answers [`ClientError::Api`] with status 400.
-    pub fn update_hitl_detail(&self, chosen_options: Vec<String>, params_input: Option<JsonMap>) -> R::Output<Reply> {
+    pub fn update_hitl_detail(
+        &self,
+        chosen_options: Vec<String>,
+        params_input: Option<JsonMap>,
+    ) -> R::Output<Reply> {
         self.request(
             m::UpdateHITLDetail {
                 ti_id: self.info.ti_id(),
@@ -839,7 +996,12 @@ impl<R: Runtime> Client<R> {
     /// Reads the answer to this task's human-in-the-loop request. The 1.3.2 supervisor does
     /// not handle this request: it answers [`ClientError::Api`] with status 400.
     pub fn hitl_detail_response(&self) -> R::Output<Reply> {
-        self.request(m::GetHITLDetailResponse { ti_id: self.info.ti_id() }.into())
+        self.request(
+            m::GetHITLDetailResponse {
+                ti_id: self.info.ti_id(),
+            }
+            .into(),
+        )
     }
 }
 

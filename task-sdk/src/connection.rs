@@ -156,20 +156,39 @@ fn parse_json_form(conn_id: &str, text: &str) -> Result<Connection, ClientError>
         match map.get(key) {
             None | Some(JsonValue::Null) => Ok(None),
             Some(JsonValue::String(s)) => Ok(Some(s.clone())),
-            Some(other) => Err(bad(format!("`{key}` must be a string, not {}", kind_of(other)))),
+            Some(other) => Err(bad(format!(
+                "`{key}` must be a string, not {}",
+                kind_of(other)
+            ))),
         }
     };
     let port = match map.get("port") {
         None | Some(JsonValue::Null) => None,
-        Some(JsonValue::Number(n)) => Some(n.as_i64().ok_or_else(|| bad("`port` must be an integer".into()))?),
-        Some(JsonValue::String(s)) => Some(s.parse().map_err(|_| bad(format!("`port` {s:?} is not an integer")))?),
-        Some(other) => return Err(bad(format!("`port` must be an integer, not {}", kind_of(other)))),
+        Some(JsonValue::Number(n)) => Some(
+            n.as_i64()
+                .ok_or_else(|| bad("`port` must be an integer".into()))?,
+        ),
+        Some(JsonValue::String(s)) => Some(
+            s.parse()
+                .map_err(|_| bad(format!("`port` {s:?} is not an integer")))?,
+        ),
+        Some(other) => {
+            return Err(bad(format!(
+                "`port` must be an integer, not {}",
+                kind_of(other)
+            )))
+        }
     };
     let extra = match map.get("extra") {
         None | Some(JsonValue::Null) => None,
         Some(JsonValue::String(s)) => Some(s.clone()),
         Some(object @ JsonValue::Object(_)) => Some(object.to_string()),
-        Some(other) => return Err(bad(format!("`extra` must be an object or a string, not {}", kind_of(other)))),
+        Some(other) => {
+            return Err(bad(format!(
+                "`extra` must be an object or a string, not {}",
+                kind_of(other)
+            )))
+        }
     };
     Ok(Connection {
         conn_id: conn_id.to_owned(),
@@ -279,7 +298,8 @@ fn percent_decode(text: &str) -> Result<String, ClientError> {
             i += 1;
         }
     }
-    String::from_utf8(out).map_err(|_| ClientError::Serde(format!("{text:?} decodes to invalid UTF-8")))
+    String::from_utf8(out)
+        .map_err(|_| ClientError::Serde(format!("{text:?} decodes to invalid UTF-8")))
 }
 
 /// Where environment overrides are read from: the process environment, or a map in tests.
@@ -299,8 +319,10 @@ impl Environment {
         K: Into<String>,
         V: Into<String>,
     {
-        let map: std::collections::HashMap<String, String> =
-            pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let map: std::collections::HashMap<String, String> = pairs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
         Self(Arc::new(move |name| map.get(name).cloned()))
     }
 
@@ -347,7 +369,8 @@ mod tests {
         let extra = c.extra_json().unwrap();
         assert_eq!(extra["sslmode"], "require");
         assert_eq!(extra["a"], "b c");
-        let whole = Connection::from_env_value("x", "http://h?__extra__=%7B%22k%22%3A1%7D").unwrap();
+        let whole =
+            Connection::from_env_value("x", "http://h?__extra__=%7B%22k%22%3A1%7D").unwrap();
         assert_eq!(whole.extra_json().unwrap()["k"], 1);
     }
 
@@ -368,9 +391,14 @@ mod tests {
 
     #[test]
     fn debug_hides_secrets() {
-        let c = Connection::new("c", "http").with_password("hunter2").with_extra("{\"token\":\"s3cr3t\"}");
+        let c = Connection::new("c", "http")
+            .with_password("hunter2")
+            .with_extra("{\"token\":\"s3cr3t\"}");
         let shown = format!("{c:?}");
-        assert!(!shown.contains("hunter2") && !shown.contains("s3cr3t"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("s3cr3t"),
+            "{shown}"
+        );
         assert_eq!(c.secrets().count(), 2);
     }
 }

@@ -74,7 +74,10 @@ impl TaskInfo {
 
     /// The data interval of the run, if it has one.
     pub fn data_interval(&self) -> Option<(Timestamp, Timestamp)> {
-        Some((self.dag_run().data_interval_start?, self.dag_run().data_interval_end?))
+        Some((
+            self.dag_run().data_interval_start?,
+            self.dag_run().data_interval_end?,
+        ))
     }
 
     /// The run's configuration (`conf`); empty when none was given.
@@ -171,7 +174,8 @@ impl Cancellation {
     /// Sets the flag and wakes everything waiting on [`Cancellation::cancelled`].
     pub fn cancel(&self) {
         self.inner.cancelled.store(true, Ordering::SeqCst);
-        let wakers = std::mem::take(&mut *self.inner.wakers.lock().unwrap_or_else(|p| p.into_inner()));
+        let wakers =
+            std::mem::take(&mut *self.inner.wakers.lock().unwrap_or_else(|p| p.into_inner()));
         for waker in wakers {
             waker.wake();
         }

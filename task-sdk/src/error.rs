@@ -3,8 +3,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use airflow_protocol::messages::{ErrorType, ErrorResponse};
+use airflow_protocol::messages::{ErrorResponse, ErrorType};
 use airflow_protocol::{JsonMap, JsonValue, LocalError, ReplyError, Timestamp};
+
+use crate::runtime::ExchangeError;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -448,8 +450,12 @@ impl ClientError {
         }
     }
 
-    /// The error for a failed reply.
-    pub fn from_reply_error(error: ReplyError, request: &'static str, key: &str) -> Self {
+    /// The error for a request that got no successful answer.
+    pub fn from_reply_error(error: ExchangeError, request: &'static str, key: &str) -> Self {
+        let error = match error {
+            ExchangeError::Local(local) => return Self::from(local),
+            ExchangeError::Remote(remote) => remote,
+        };
         match error {
             ReplyError::Error { error, .. } => Self::from_error_response(error, key),
             ReplyError::Malformed(e) => Self::UnexpectedReply {

@@ -12,6 +12,8 @@ use std::time::{Duration, SystemTime};
 use airflow_protocol::messages::{self as m, TerminalState};
 use airflow_protocol::{JsonValue, Reply, ReplyError, Timestamp, ToSupervisor};
 
+use crate::runtime::ExchangeError;
+
 use crate::client::RETURN_VALUE_KEY;
 use crate::context::{Cancellation, TaskContext, TaskInfo};
 use crate::error::{TaskError, TaskErrorKind};
@@ -146,7 +148,8 @@ where
     let result = match clear_stale_xcoms(&info, &exchange).await {
         Err(error) => Ok(Err(error)),
         Ok(()) => {
-            let client = crate::client::Client::new(runtime.clone(), info.clone(), limits.request_timeout);
+            let client =
+                crate::client::Client::new(runtime.clone(), info.clone(), limits.request_timeout);
             let context = TaskContext::new(info.clone(), client, cancellation.clone());
             let stop = async {
                 cancellation.cancelled().await;
@@ -162,7 +165,10 @@ where
                     if limits.stop_grace.is_zero() {
                         String::new()
                     } else {
-                        format!(" and did not stop within {:.1} s", limits.stop_grace.as_secs_f64())
+                        format!(
+                            " and did not stop within {:.1} s",
+                            limits.stop_grace.as_secs_f64()
+                        )
                     }
                 )))),
             }
@@ -186,7 +192,7 @@ where
 async fn clear_stale_xcoms<E, Fut>(info: &TaskInfo, exchange: &E) -> Result<(), TaskError>
 where
     E: Fn(ToSupervisor) -> Fut,
-    Fut: Future<Output = Result<Reply, ReplyError>>,
+    Fut: Future<Output = Result<Reply, ExchangeError>>,
 {
     for key in info.xcom_keys_to_clear() {
         let body = m::DeleteXCom {
@@ -197,16 +203,22 @@ where
             map_index: info.map_index(),
         };
         if let Err(e) = exchange(body.into()).await {
-            return Err(TaskError::msg(format!("clearing stale XCom {key:?} failed: {e}")));
+            return Err(TaskError::msg(format!(
+                "clearing stale XCom {key:?} failed: {e}"
+            )));
         }
     }
     Ok(())
 }
 
-async fn push_return_value<E, Fut>(info: &TaskInfo, value: JsonValue, exchange: &E) -> Result<(), TaskError>
+async fn push_return_value<E, Fut>(
+    info: &TaskInfo,
+    value: JsonValue,
+    exchange: &E,
+) -> Result<(), TaskError>
 where
     E: Fn(ToSupervisor) -> Fut,
-    Fut: Future<Output = Result<Reply, ReplyError>>,
+    Fut: Future<Output = Result<Reply, ExchangeError>>,
 {
     if value.is_null() {
         return Ok(());
@@ -223,12 +235,17 @@ where
     };
     match exchange(body.into()).await {
         Ok(_) => Ok(()),
-        Err(e) => Err(TaskError::msg(format!("pushing the return value as XCom failed: {e}"))),
+        Err(e) => Err(TaskError::msg(format!(
+            "pushing the return value as XCom failed: {e}"
+        ))),
     }
 }
 
 /// The terminal message for a task's result, and the state it reports. Logs the failure.
-pub fn terminal_message(info: &TaskInfo, result: Result<(), TaskError>) -> (ToSupervisor, FinalState) {
+pub fn terminal_message(
+    info: &TaskInfo,
+    result: Result<(), TaskError>,
+) -> (ToSupervisor, FinalState) {
     let error = match result {
         Ok(()) => {
             tracing::info!(target: "airflow.task", "Task succeeded");
@@ -320,14 +337,14 @@ fn failed(state: TerminalState) -> ToSupervisor {
     .into()
 }
 
-fn finish(reply: Result<Reply, ReplyError>, state: FinalState) -> RunOutcome {
+fn finish(reply: Result<Reply, ExchangeError>, state: FinalState) -> RunOutcome {
     match reply {
         Ok(_) => RunOutcome {
             state,
             protocol_error: None,
         },
         // The supervisor received the message; it keeps it and replays it at exit.
-        Err(ReplyError::Error { error, .. }) => {
+        Err(ExchangeError::Remote(ReplyError::Error { error, .. })) => {
             tracing::error!(target: "airflow.task", error = %error, "the supervisor could not record the task's final state");
             RunOutcome {
                 state,

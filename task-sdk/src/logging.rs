@@ -90,7 +90,11 @@ impl LogSink {
 }
 
 enum Target {
-    Pending { lines: VecDeque<Vec<u8>>, bytes: usize, dropped: usize },
+    Pending {
+        lines: VecDeque<Vec<u8>>,
+        bytes: usize,
+        dropped: usize,
+    },
     Socket(TcpStream),
     Stderr,
 }
@@ -105,7 +109,9 @@ fn write_loop(rx: Receiver<Message>) {
         match message {
             Message::Line(line) => write_to(&mut target, line),
             Message::Attach(mut stream) => {
-                if let Target::Pending { lines, dropped, .. } = std::mem::replace(&mut target, Target::Stderr) {
+                if let Target::Pending { lines, dropped, .. } =
+                    std::mem::replace(&mut target, Target::Stderr)
+                {
                     let mut ok = true;
                     if dropped > 0 {
                         let note = internal_line(Level::Warning, &format!("{dropped} log lines written before the logs socket connected were dropped (buffer full)"));
@@ -120,13 +126,19 @@ fn write_loop(rx: Receiver<Message>) {
                             let _ = std::io::stderr().write_all(&line);
                         }
                     }
-                    target = if ok { Target::Socket(stream) } else { Target::Stderr };
+                    target = if ok {
+                        Target::Socket(stream)
+                    } else {
+                        Target::Stderr
+                    };
                 }
             }
             Message::UseStderr(why) => {
                 let mut stderr = std::io::stderr();
                 let _ = writeln!(stderr, "airflow task logs go to stderr: {why}");
-                if let Target::Pending { lines, .. } = std::mem::replace(&mut target, Target::Stderr) {
+                if let Target::Pending { lines, .. } =
+                    std::mem::replace(&mut target, Target::Stderr)
+                {
                     for line in lines {
                         let _ = stderr.write_all(&line);
                     }
@@ -145,7 +157,11 @@ fn write_loop(rx: Receiver<Message>) {
 
 fn write_to(target: &mut Target, line: Vec<u8>) {
     match target {
-        Target::Pending { lines, bytes, dropped } => {
+        Target::Pending {
+            lines,
+            bytes,
+            dropped,
+        } => {
             *bytes += line.len();
             lines.push_back(line);
             while *bytes > PRECONNECT_BUFFER_BYTES {
@@ -161,7 +177,10 @@ fn write_to(target: &mut Target, line: Vec<u8>) {
         Target::Socket(stream) => {
             if let Err(e) = stream.write_all(&line) {
                 let mut stderr = std::io::stderr();
-                let _ = writeln!(stderr, "airflow task logs go to stderr: the logs socket failed: {e}");
+                let _ = writeln!(
+                    stderr,
+                    "airflow task logs go to stderr: the logs socket failed: {e}"
+                );
                 let _ = stderr.write_all(&line);
                 *target = Target::Stderr;
             }
@@ -174,7 +193,10 @@ fn write_to(target: &mut Target, line: Vec<u8>) {
 
 fn internal_line(level: Level, message: &str) -> Vec<u8> {
     let mut encoder = LogEncoder::new();
-    encoder.begin(now(), level, "airflow.sdk", message).finish().to_vec()
+    encoder
+        .begin(now(), level, "airflow.sdk", message)
+        .finish()
+        .to_vec()
 }
 
 fn now() -> Timestamp {
@@ -241,7 +263,8 @@ impl Visit for Collected {
         if field.name() == "message" {
             self.message = Some(text);
         } else if !field.name().starts_with("log.") {
-            self.fields.push((field.name().to_owned(), FieldValue::Str(text)));
+            self.fields
+                .push((field.name().to_owned(), FieldValue::Str(text)));
         }
     }
 
@@ -249,36 +272,46 @@ impl Visit for Collected {
         if field.name() == "message" {
             self.message = Some(value.to_owned());
         } else if !field.name().starts_with("log.") {
-            self.fields.push((field.name().to_owned(), FieldValue::Str(value.to_owned())));
+            self.fields
+                .push((field.name().to_owned(), FieldValue::Str(value.to_owned())));
         }
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
         if !field.name().starts_with("log.") {
-            self.fields.push((field.name().to_owned(), FieldValue::I64(value)));
+            self.fields
+                .push((field.name().to_owned(), FieldValue::I64(value)));
         }
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
         if !field.name().starts_with("log.") {
-            self.fields.push((field.name().to_owned(), FieldValue::U64(value)));
+            self.fields
+                .push((field.name().to_owned(), FieldValue::U64(value)));
         }
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.fields.push((field.name().to_owned(), FieldValue::F64(value)));
+        self.fields
+            .push((field.name().to_owned(), FieldValue::F64(value)));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.fields.push((field.name().to_owned(), FieldValue::Bool(value)));
+        self.fields
+            .push((field.name().to_owned(), FieldValue::Bool(value)));
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         let chain = crate::error::error_chain(value);
         // The error's text also stays a plain field, so the line reads well without the
         // structured `exception`.
-        let text = chain.iter().map(|(_, m)| m.as_str()).collect::<Vec<_>>().join(": ");
-        self.fields.push((field.name().to_owned(), FieldValue::Str(text)));
+        let text = chain
+            .iter()
+            .map(|(_, m)| m.as_str())
+            .collect::<Vec<_>>()
+            .join(": ");
+        self.fields
+            .push((field.name().to_owned(), FieldValue::Str(text)));
         if self.errors.is_empty() {
             self.errors = chain;
         }
@@ -295,7 +328,10 @@ where
 {
     fn enabled(&self, metadata: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
         // Spans are always kept: their fields decorate events that pass the filter.
-        metadata.is_span() || self.filter.enabled(metadata.target(), level_of(metadata.level()))
+        metadata.is_span()
+            || self
+                .filter
+                .enabled(metadata.target(), level_of(metadata.level()))
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
@@ -374,7 +410,8 @@ pub fn install(lookup: impl Fn(&str) -> Option<String>) -> LogSink {
     let sink = LogSink::start();
     let lowest = filter.lowest_threshold();
     let layer = AirflowLogLayer::new(filter, sink.clone());
-    let subscriber = tracing_subscriber::layer::SubscriberExt::with(tracing_subscriber::registry(), layer);
+    let subscriber =
+        tracing_subscriber::layer::SubscriberExt::with(tracing_subscriber::registry(), layer);
     if tracing::subscriber::set_global_default(subscriber).is_ok() {
         let max = match lowest {
             0..=5 => tracing_log::log::LevelFilter::Trace,

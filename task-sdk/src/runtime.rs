@@ -5,7 +5,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use airflow_protocol::{Reply, ReplyError, ToSupervisor};
+use std::fmt;
+
+use airflow_protocol::{LocalError, Reply, ReplyError, ToSupervisor};
 
 use crate::error::ClientError;
 
@@ -25,7 +27,7 @@ pub trait Runtime: Clone + Send + Sync + 'static {
         &self,
         body: ToSupervisor,
         timeout: Duration,
-    ) -> BoxFuture<'static, Result<Reply, ReplyError>>;
+    ) -> BoxFuture<'static, Result<Reply, ExchangeError>>;
 
     /// Turns a client call into this runtime's result shape.
     fn deliver<T: Send + 'static>(
@@ -36,9 +38,41 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
 }
 
+/// Why a request got no answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExchangeError {
+    /// The session refused to send it (after the terminal message, invalid, closed).
+    Local(LocalError),
+    /// It was sent and failed: an error answer, a timeout, or the connection closing.
+    Remote(ReplyError),
+}
+
+impl fmt::Display for ExchangeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Local(e) => e.fmt(f),
+            Self::Remote(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ExchangeError {}
+
+impl From<LocalError> for ExchangeError {
+    fn from(e: LocalError) -> Self {
+        Self::Local(e)
+    }
+}
+
+impl From<ReplyError> for ExchangeError {
+    fn from(e: ReplyError) -> Self {
+        Self::Remote(e)
+    }
+}
+
 /// How an answer becomes a typed value.
 pub(crate) type Decode<T> =
-    Box<dyn FnOnce(Result<Reply, ReplyError>) -> Result<T, ClientError> + Send>;
+    Box<dyn FnOnce(Result<Reply, ExchangeError>) -> Result<T, ClientError> + Send>;
 
 /// One client operation: requests to send, and how to produce its value.
 pub(crate) struct Call<T> {
