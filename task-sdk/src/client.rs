@@ -192,7 +192,7 @@ impl<R: Runtime> Client<R> {
     /// fetched it. A missing variable is [`ClientError::NotFound`].
     pub fn get_variable(&self, key: &str) -> R::Output<String> {
         if let Some(value) = self.info.environment().variable(key) {
-            let mask = mask_request(&value, key);
+            let mask = mask_request(&value);
             return self.call_with(mask.into_iter().collect(), Main::Ready(Ok(value)));
         }
         let missing = ClientError::NotFound {
@@ -227,7 +227,7 @@ impl<R: Runtime> Client<R> {
             from_json(value, &format!("variable {key_owned:?}"))
         };
         if let Some(value) = self.info.environment().variable(key) {
-            let mask = mask_request(&value, key);
+            let mask = mask_request(&value);
             return self.call_with(mask.into_iter().collect(), Main::Ready(parse(value)));
         }
         let missing = ClientError::NotFound {
@@ -302,10 +302,7 @@ impl<R: Runtime> Client<R> {
     pub fn get_connection(&self, conn_id: &str) -> R::Output<Connection> {
         if let Some(parsed) = self.info.environment().connection(conn_id) {
             let masks = match &parsed {
-                Ok(connection) => connection
-                    .secrets()
-                    .filter_map(|s| mask_request(s, conn_id))
-                    .collect(),
+                Ok(connection) => connection.secrets().filter_map(mask_request).collect(),
                 Err(_) => Vec::new(),
             };
             return self.call_with(masks, Main::Ready(parsed));
@@ -936,7 +933,9 @@ impl<R: Runtime> Client<R> {
 
     /// Asks the supervisor to mask a secret in every log line it forwards from now on.
     /// Values the supervisor fetched itself (variables, connection passwords and extras) are
-    /// masked already.
+    /// masked already. With a `name`, the supervisor masks the value only if the name looks
+    /// sensitive (`password`, `secret`, `token`, `api_key`, ...); values of five characters or
+    /// fewer are never masked (`[logging] min_length_masked_secret`).
     pub fn mask_secret(&self, value: &str, name: Option<&str>) -> R::Output<()> {
         self.call(request!(
             m::MaskSecret {
@@ -1013,12 +1012,13 @@ fn chain<A: Send + 'static, B: Send + 'static>(
 }
 
 /// The `MaskSecret` request for a secret the supervisor did not fetch itself, unless it is
-/// empty (masking an empty string would mask nothing useful).
-pub fn mask_request(secret: &str, name: &str) -> Option<ToSupervisor> {
+/// empty. It carries no name: with a name, the supervisor masks the value only when the name
+/// looks sensitive (`password`, `token`, ...).
+pub fn mask_request(secret: &str) -> Option<ToSupervisor> {
     (!secret.is_empty()).then(|| {
         m::MaskSecret {
             value: JsonValue::String(secret.to_owned()),
-            name: Some(name.to_owned()),
+            name: None,
         }
         .into()
     })

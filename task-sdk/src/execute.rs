@@ -131,8 +131,6 @@ where
     let Some(task) = task else {
         tracing::error!(
             target: "airflow.task",
-            dag_id = info.dag_id(),
-            task_id = info.task_id(),
             "this bundle has no task {:?} in DAG {:?}; reporting it removed",
             info.task_id(),
             info.dag_id()

@@ -126,7 +126,7 @@ fn api_error(ctx: &TaskContext) -> Result<(), TaskError> {
         Err(ClientError::Api {
             status, message, ..
         }) => {
-            tracing::error!(status = status.unwrap_or(0), %message, "the API refused the write");
+            tracing::error!(status = status.unwrap_or(0), api_message = %message, "the API refused the write");
             Err(TaskError::msg(format!(
                 "writing the variable failed with HTTP {}",
                 status.unwrap_or(0)
@@ -171,8 +171,8 @@ fn log_levels(_ctx: &TaskContext) -> Result<(), TaskError> {
     tracing::error!("an error line");
     tracing::debug!(target: "noisy::module", "a noisy debug line");
     tracing::warn!(target: "noisy::module", "a noisy warning line");
-    log::info!("an info line from the log crate");
-    log::debug!("a debug line from the log crate");
+    log::info!(target: "example_log_target", "an info line from the log crate");
+    log::debug!(target: "example_log_target", "a debug line from the log crate");
     Ok(())
 }
 

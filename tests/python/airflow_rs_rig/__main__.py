@@ -1,6 +1,6 @@
 """Run one scenario: a Rust bundle launched by the real supervisor, a fake Execution API.
 
-Reads a scenario (JSON) on stdin, prints the result (JSON) on stdout. The scenario:
+Reads a scenario (JSON) on stdin and writes the result (JSON) to its `result_path`. The scenario:
 
     command          the bundle command (the supervisor appends --comm and --logs)
     dag_id, task_id  the task instance to run
@@ -258,10 +258,13 @@ if os.path.exists(log_path):
                 except ValueError:
                     logs.append({"unparsed": raw.decode(errors="replace")})
 
-json.dump(
+final_state = getattr(RESULTS[-1].final_state, "value", RESULTS[-1].final_state) if RESULTS else None
+# The supervisor logs to stdout, so the result goes to its own file.
+with open(scenario["result_path"], "w") as out:
+  json.dump(
     {
         "exit_code": exit_code,
-        "final_state": str(RESULTS[-1].final_state) if RESULTS else None,
+        "final_state": final_state,
         "error": error,
         "calls": calls,
         "logs": logs,
@@ -269,6 +272,6 @@ json.dump(
         "xcoms": [{"dag_id": k[0], "run_id": k[1], "task_id": k[2], "key": k[3], "map_index": k[4], "value": v} for k, v in xcoms.items()],
         "duration": duration,
     },
-    sys.stdout,
+    out,
     default=str,
-)
+  )
