@@ -36,7 +36,8 @@ pub enum TimestampError {
     InvalidExtLength(usize),
     /// A nanosecond field of 1,000,000,000 or more.
     InvalidNanos(u32),
-    /// The instant is outside the years 0000 to 9999.
+    /// The instant is outside the years 0001 to 9999 (Python's `datetime` range: the
+    /// supervisor refuses year 0000).
     OutOfRange,
 }
 
@@ -52,15 +53,16 @@ impl fmt::Display for TimestampError {
                 "msgpack timestamp extension has {n} bytes, expected 4, 8 or 12"
             ),
             Self::InvalidNanos(n) => write!(f, "timestamp nanoseconds {n} are out of range"),
-            Self::OutOfRange => f.write_str("timestamp is outside the years 0000 to 9999"),
+            Self::OutOfRange => f.write_str("timestamp is outside the years 0001 to 9999"),
         }
     }
 }
 
 impl std::error::Error for TimestampError {}
 
-// Seconds from 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z to the Unix epoch.
-const MIN_SECS: i64 = -62_167_219_200;
+// Seconds from 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z to the Unix epoch: the range of
+// Python's `datetime`, outside which the supervisor cannot read a date.
+const MIN_SECS: i64 = -62_135_596_800;
 const MAX_SECS: i64 = 253_402_300_799;
 
 impl Timestamp {
@@ -118,7 +120,7 @@ impl Timestamp {
         }
     }
 
-    /// This timestamp moved by `duration`, or `None` outside the years 0000 to 9999.
+    /// This timestamp moved by `duration`, or `None` outside the years 0001 to 9999.
     pub fn checked_add(&self, duration: Duration) -> Option<Self> {
         let nanos = u64::from(self.nanos) + u64::from(duration.subsec_nanos());
         let secs = self
@@ -559,6 +561,22 @@ mod tests {
             Timestamp::from_msgpack_ext(&[0; 5]),
             Err(TimestampError::InvalidExtLength(5))
         );
+    }
+
+    #[test]
+    fn range_is_pythons_datetime_range() {
+        let earliest = Timestamp::parse_rfc3339("0001-01-01T00:00:00Z").unwrap();
+        assert_eq!(earliest.unix_seconds(), MIN_SECS);
+        assert_eq!(
+            Timestamp::parse_rfc3339("0000-12-31T23:59:59Z"),
+            Err(TimestampError::OutOfRange)
+        );
+        assert_eq!(
+            Timestamp::from_unix(MIN_SECS - 1, 0),
+            Err(TimestampError::OutOfRange)
+        );
+        let latest = Timestamp::parse_rfc3339("9999-12-31T23:59:59.999999999Z").unwrap();
+        assert_eq!(latest.unix_seconds(), MAX_SECS);
     }
 
     #[test]

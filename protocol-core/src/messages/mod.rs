@@ -376,6 +376,16 @@ impl ToSupervisor {
             Self::GetPreviousTI(GetPreviousTI {
                 state: Some(state), ..
             }) if !state.is_known() => invalid(format!("unknown task instance state {state:?}")),
+            Self::CreateHITLDetailPayload(CreateHITLDetailPayload { options, .. })
+                if options.is_empty() =>
+            {
+                invalid("options must offer at least one option".into())
+            }
+            Self::UpdateHITLDetail(UpdateHITLDetail { chosen_options, .. })
+                if chosen_options.is_empty() =>
+            {
+                invalid("chosen_options must name at least one option".into())
+            }
             _ => Ok(()),
         }
     }

@@ -371,8 +371,9 @@ pub struct ConnectionResponse {
     /// The host.
     #[serde(default)]
     pub host: Option<String>,
-    /// The schema.
-    #[serde(default)]
+    /// The schema. The 1.3.2 supervisor dumps `StartupDetails` without `by_alias`, so a
+    /// preloaded connection carries it under the pydantic field name `schema_`.
+    #[serde(default, alias = "schema_")]
     pub schema: Option<String>,
     /// The login.
     #[serde(default)]
