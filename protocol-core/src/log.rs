@@ -179,7 +179,8 @@ impl LevelFilter {
         let name = name.replace("::", ".");
         self.namespaces.retain(|(n, _)| *n != name);
         self.namespaces.push((name, threshold));
-        self.namespaces.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        self.namespaces
+            .sort_by_key(|(name, _)| std::cmp::Reverse(name.len()));
     }
 
     /// The threshold that applies to a logger: that of the longest namespace that is the

@@ -78,13 +78,16 @@ pub const RETURN_VALUE_KEY: &str = "return_value";
 fn expect<T: Send + 'static>(
     request: &'static str,
     key: String,
-    pick: impl FnOnce(ToTask) -> Result<T, ToTask> + Send + 'static,
+    pick: impl FnOnce(ToTask) -> Option<T> + Send + 'static,
 ) -> Decode<T> {
     Box::new(move |reply: Result<Reply, ExchangeError>| match reply {
-        Ok(Reply::Body(body)) => pick(body).map_err(|other| ClientError::UnexpectedReply {
-            request,
-            got: other.type_name().to_owned(),
-        }),
+        Ok(Reply::Body(body)) => {
+            let got = static_type_name(&body);
+            pick(body).ok_or_else(|| ClientError::UnexpectedReply {
+                request,
+                got: got.to_owned(),
+            })
+        }
         Ok(Reply::Empty) => Err(ClientError::UnexpectedReply {
             request,
             got: "an empty answer".to_owned(),
@@ -205,8 +208,8 @@ impl<R: Runtime> Client<R> {
             },
             chain(
                 expect("GetVariable", key.to_owned(), |body| match body {
-                    ToTask::VariableResult(v) => Ok(v.value),
-                    other => Err(other),
+                    ToTask::VariableResult(v) => Some(v.value),
+                    _ => None,
                 }),
                 // A variable without a value reads as missing, as in the other SDKs.
                 move |value: Option<String>| value.ok_or(missing)
@@ -240,8 +243,8 @@ impl<R: Runtime> Client<R> {
             },
             chain(
                 expect("GetVariable", key.to_owned(), |body| match body {
-                    ToTask::VariableResult(v) => Ok(v.value),
-                    other => Err(other),
+                    ToTask::VariableResult(v) => Some(v.value),
+                    _ => None,
                 }),
                 move |value: Option<String>| parse(value.ok_or(missing)?)
             )
@@ -287,8 +290,8 @@ impl<R: Runtime> Client<R> {
                 "GetVariableKeys",
                 prefix.unwrap_or("").to_owned(),
                 |body| match body {
-                    ToTask::VariableKeysResult(r) => Ok(r),
-                    other => Err(other),
+                    ToTask::VariableKeysResult(r) => Some(r),
+                    _ => None,
                 }
             )
         ))
@@ -312,8 +315,8 @@ impl<R: Runtime> Client<R> {
                 conn_id: conn_id.to_owned(),
             },
             expect("GetConnection", conn_id.to_owned(), |body| match body {
-                ToTask::ConnectionResult(c) => Ok(Connection::from(c)),
-                other => Err(other),
+                ToTask::ConnectionResult(c) => Some(Connection::from(c)),
+                _ => None,
             })
         ))
     }
@@ -358,8 +361,8 @@ impl<R: Runtime> Client<R> {
             },
             chain(
                 expect("GetXCom", at.key, |body| match body {
-                    ToTask::XComResult(x) => Ok(x.value),
-                    other => Err(other),
+                    ToTask::XComResult(x) => Some(x.value),
+                    _ => None,
                 }),
                 move |value: JsonValue| {
                     if value.is_null() {
@@ -417,8 +420,8 @@ impl<R: Runtime> Client<R> {
                 task_id: task_id.to_owned(),
             },
             expect("GetXComCount", key.to_owned(), |body| match body {
-                ToTask::XComCountResponse(c) => Ok(c.len),
-                other => Err(other),
+                ToTask::XComCountResponse(c) => Some(c.len),
+                _ => None,
             })
         ))
     }
@@ -445,8 +448,8 @@ impl<R: Runtime> Client<R> {
                     "GetXComSequenceItem",
                     format!("{key}[{offset}]"),
                     |body| match body {
-                        ToTask::XComSequenceIndexResult(r) => Ok(r.root),
-                        other => Err(other),
+                        ToTask::XComSequenceIndexResult(r) => Some(r.root),
+                        _ => None,
                     }
                 ),
                 move |value| from_json(value, &what)
@@ -477,8 +480,8 @@ impl<R: Runtime> Client<R> {
             },
             chain(
                 expect("GetXComSequenceSlice", key.to_owned(), |body| match body {
-                    ToTask::XComSequenceSliceResult(r) => Ok(r.root),
-                    other => Err(other),
+                    ToTask::XComSequenceSliceResult(r) => Some(r.root),
+                    _ => None,
                 }),
                 move |items: Vec<JsonValue>| from_json(JsonValue::Array(items), &what)
             )
@@ -497,8 +500,8 @@ impl<R: Runtime> Client<R> {
             },
             chain(
                 expect("GetTaskStateStore", key.to_owned(), |body| match body {
-                    ToTask::TaskStateStoreResult(r) => Ok(r.value),
-                    other => Err(other),
+                    ToTask::TaskStateStoreResult(r) => Some(r.value),
+                    _ => None,
                 }),
                 move |value| from_json(value, &what)
             )
@@ -573,8 +576,8 @@ impl<R: Runtime> Client<R> {
             body,
             chain(
                 expect("GetAssetStateStore", key.to_owned(), |body| match body {
-                    ToTask::AssetStateStoreResult(r) => Ok(r.value),
-                    other => Err(other),
+                    ToTask::AssetStateStoreResult(r) => Some(r.value),
+                    _ => None,
                 }),
                 move |value| from_json(value, &what),
             ),
@@ -654,8 +657,8 @@ impl<R: Runtime> Client<R> {
                 run_id: run_id.to_owned()
             },
             expect("GetDagRun", run_id.to_owned(), |body| match body {
-                ToTask::DagRunResult(run) => Ok(run),
-                other => Err(other),
+                ToTask::DagRunResult(run) => Some(run),
+                _ => None,
             })
         ))
     }
@@ -668,8 +671,8 @@ impl<R: Runtime> Client<R> {
                 run_id: run_id.to_owned()
             },
             expect("GetDagRunState", run_id.to_owned(), |body| match body {
-                ToTask::DagRunStateResult(r) => Ok(r.state),
-                other => Err(other),
+                ToTask::DagRunStateResult(r) => Some(r.state),
+                _ => None,
             })
         ))
     }
@@ -680,8 +683,8 @@ impl<R: Runtime> Client<R> {
         self.call(request!(
             query,
             expect("GetDRCount", key, |body| match body {
-                ToTask::DRCount(c) => Ok(c.count),
-                other => Err(other),
+                ToTask::DRCount(c) => Some(c.count),
+                _ => None,
             })
         ))
     }
@@ -707,8 +710,8 @@ impl<R: Runtime> Client<R> {
                 state
             },
             expect("GetPreviousDagRun", dag_id.to_owned(), |body| match body {
-                ToTask::PreviousDagRunResult(r) => Ok(r.dag_run),
-                other => Err(other),
+                ToTask::PreviousDagRunResult(r) => Some(r.dag_run),
+                _ => None,
             })
         ))
     }
@@ -723,8 +726,8 @@ impl<R: Runtime> Client<R> {
                 "GetPrevSuccessfulDagRun",
                 String::new(),
                 |body| match body {
-                    ToTask::PrevSuccessfulDagRunResult(r) => Ok(r),
-                    other => Err(other),
+                    ToTask::PrevSuccessfulDagRunResult(r) => Some(r),
+                    _ => None,
                 }
             )
         ))
@@ -737,8 +740,8 @@ impl<R: Runtime> Client<R> {
                 dag_id: dag_id.to_owned()
             },
             expect("GetDag", dag_id.to_owned(), |body| match body {
-                ToTask::DagResult(r) => Ok(r),
-                other => Err(other),
+                ToTask::DagResult(r) => Some(r),
+                _ => None,
             })
         ))
     }
@@ -763,8 +766,8 @@ impl<R: Runtime> Client<R> {
                 state,
             },
             expect("GetPreviousTI", task_id.to_owned(), |body| match body {
-                ToTask::PreviousTIResult(r) => Ok(r.task_instance),
-                other => Err(other),
+                ToTask::PreviousTIResult(r) => Some(r.task_instance),
+                _ => None,
             })
         ))
     }
@@ -775,8 +778,8 @@ impl<R: Runtime> Client<R> {
         self.call(request!(
             query,
             expect("GetTICount", key, |body| match body {
-                ToTask::TICount(c) => Ok(c.count),
-                other => Err(other),
+                ToTask::TICount(c) => Some(c.count),
+                _ => None,
             })
         ))
     }
@@ -787,8 +790,8 @@ impl<R: Runtime> Client<R> {
         self.call(request!(
             query,
             expect("GetTaskStates", key, |body| match body {
-                ToTask::TaskStatesResult(r) => Ok(r.task_states),
-                other => Err(other),
+                ToTask::TaskStatesResult(r) => Some(r.task_states),
+                _ => None,
             })
         ))
     }
@@ -801,8 +804,8 @@ impl<R: Runtime> Client<R> {
                 run_id: run_id.to_owned()
             },
             expect("GetTaskBreadcrumbs", run_id.to_owned(), |body| match body {
-                ToTask::TaskBreadcrumbsResult(r) => Ok(r.breadcrumbs),
-                other => Err(other),
+                ToTask::TaskBreadcrumbsResult(r) => Some(r.breadcrumbs),
+                _ => None,
             })
         ))
     }
@@ -818,8 +821,8 @@ impl<R: Runtime> Client<R> {
                 "GetTaskRescheduleStartDate",
                 String::new(),
                 |body| match body {
-                    ToTask::TaskRescheduleStartDate(r) => Ok(r.start_date),
-                    other => Err(other),
+                    ToTask::TaskRescheduleStartDate(r) => Some(r.start_date),
+                    _ => None,
                 }
             )
         ))
@@ -839,8 +842,8 @@ impl<R: Runtime> Client<R> {
         self.call(Main::Request(
             body,
             expect("GetAsset", key, |body| match body {
-                ToTask::AssetResult(a) => Ok(a),
-                other => Err(other),
+                ToTask::AssetResult(a) => Some(a),
+                _ => None,
             }),
         ))
     }
@@ -855,8 +858,8 @@ impl<R: Runtime> Client<R> {
                 "GetAssetsByAlias",
                 alias_name.to_owned(),
                 |body| match body {
-                    ToTask::AssetsByAliasResult(r) => Ok(r.assets),
-                    other => Err(other),
+                    ToTask::AssetsByAliasResult(r) => Some(r.assets),
+                    _ => None,
                 }
             )
         ))
@@ -871,8 +874,8 @@ impl<R: Runtime> Client<R> {
         self.call(request!(
             query,
             expect("GetAssetEventByAsset", key, |body| match body {
-                ToTask::AssetEventsResult(r) => Ok(r.asset_events),
-                other => Err(other),
+                ToTask::AssetEventsResult(r) => Some(r.asset_events),
+                _ => None,
             })
         ))
     }
@@ -886,8 +889,8 @@ impl<R: Runtime> Client<R> {
         self.call(request!(
             query,
             expect("GetAssetEventByAssetAlias", key, |body| match body {
-                ToTask::AssetEventsResult(r) => Ok(r.asset_events),
-                other => Err(other),
+                ToTask::AssetEventsResult(r) => Some(r.asset_events),
+                _ => None,
             })
         ))
     }
@@ -902,8 +905,8 @@ impl<R: Runtime> Client<R> {
                 "ValidateInletsAndOutlets",
                 String::new(),
                 |body| match body {
-                    ToTask::InactiveAssetsResult(r) => Ok(r.inactive_assets.unwrap_or_default()),
-                    other => Err(other),
+                    ToTask::InactiveAssetsResult(r) => Some(r.inactive_assets.unwrap_or_default()),
+                    _ => None,
                 }
             )
         ))
@@ -968,8 +971,8 @@ impl<R: Runtime> Client<R> {
                 "CreateHITLDetailPayload",
                 String::new(),
                 |body| match body {
-                    ToTask::HITLDetailRequestResult(r) => Ok(r),
-                    other => Err(other),
+                    ToTask::HITLDetailRequestResult(r) => Some(r),
+                    _ => None,
                 }
             )
         ))
@@ -1002,6 +1005,16 @@ impl<R: Runtime> Client<R> {
             .into(),
         )
     }
+}
+
+// The wire name of a body, without keeping a borrow of it.
+fn static_type_name(body: &ToTask) -> &'static str {
+    let name = body.type_name();
+    ToTask::TYPE_NAMES
+        .iter()
+        .find(|known| **known == name)
+        .copied()
+        .unwrap_or("a body of an unknown type")
 }
 
 fn chain<A: Send + 'static, B: Send + 'static>(

@@ -304,7 +304,9 @@ fn percent_decode(text: &str) -> Result<String, ClientError> {
 
 /// Where environment overrides are read from: the process environment, or a map in tests.
 #[derive(Clone)]
-pub struct Environment(Arc<dyn Fn(&str) -> Option<String> + Send + Sync>);
+pub struct Environment(Arc<Lookup>);
+
+type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
 
 impl Environment {
     /// The process environment.

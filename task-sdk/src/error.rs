@@ -22,7 +22,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// | [`TaskError::defer`] | `DeferTask` |
 /// | [`TaskError::reschedule`] | `RescheduleTask` |
 pub struct TaskError {
-    kind: TaskErrorKind,
+    // Boxed: task results travel as `Result<T, TaskError>`, which stays small this way.
+    kind: Box<TaskErrorKind>,
 }
 
 /// What a [`TaskError`] asks for.
@@ -55,6 +56,12 @@ pub enum TaskErrorKind {
 }
 
 impl TaskError {
+    fn new(kind: TaskErrorKind) -> Self {
+        Self {
+            kind: Box::new(kind),
+        }
+    }
+
     /// A failure with a message.
     pub fn msg(message: impl fmt::Display) -> Self {
         Self::failure(MessageError(message.to_string()))
@@ -62,54 +69,42 @@ impl TaskError {
 
     /// A failure caused by `error`; its whole `source()` chain goes to the task log.
     pub fn failure(error: impl Into<BoxError>) -> Self {
-        Self {
-            kind: TaskErrorKind::Failed(error.into()),
-        }
+        Self::new(TaskErrorKind::Failed(error.into()))
     }
 
     /// A failure that must not be retried (Airflow's `AirflowFailException`).
     pub fn fail_without_retry(error: impl Into<BoxError>) -> Self {
-        Self {
-            kind: TaskErrorKind::FailedWithoutRetry(error.into()),
-        }
+        Self::new(TaskErrorKind::FailedWithoutRetry(error.into()))
     }
 
     /// Ask for a retry with the task's own delay.
     pub fn retry() -> Self {
-        Self {
-            kind: TaskErrorKind::Retry {
-                delay: None,
-                reason: None,
-            },
-        }
+        Self::new(TaskErrorKind::Retry {
+            delay: None,
+            reason: None,
+        })
     }
 
     /// Skip the task.
     pub fn skip(reason: impl Into<String>) -> Self {
-        Self {
-            kind: TaskErrorKind::Skip {
-                reason: Some(reason.into()),
-            },
-        }
+        Self::new(TaskErrorKind::Skip {
+            reason: Some(reason.into()),
+        })
     }
 
     /// Defer to a trigger; the task is resumed with `next_method` when it fires.
     pub fn defer(defer: Defer) -> Self {
-        Self {
-            kind: TaskErrorKind::Defer(defer),
-        }
+        Self::new(TaskErrorKind::Defer(defer))
     }
 
     /// Run the task again at `at` (a sensor's reschedule mode).
     pub fn reschedule(at: Timestamp) -> Self {
-        Self {
-            kind: TaskErrorKind::Reschedule { at },
-        }
+        Self::new(TaskErrorKind::Reschedule { at })
     }
 
     /// For [`TaskError::retry`]: wait this long before the retry.
     pub fn after(mut self, delay: Duration) -> Self {
-        if let TaskErrorKind::Retry { delay: d, .. } = &mut self.kind {
+        if let TaskErrorKind::Retry { delay: d, .. } = &mut *self.kind {
             *d = Some(delay);
         }
         self
@@ -117,7 +112,7 @@ impl TaskError {
 
     /// For [`TaskError::retry`]: the reason to record.
     pub fn because(mut self, why: impl Into<String>) -> Self {
-        if let TaskErrorKind::Retry { reason, .. } = &mut self.kind {
+        if let TaskErrorKind::Retry { reason, .. } = &mut *self.kind {
             *reason = Some(why.into());
         }
         self
@@ -130,13 +125,13 @@ impl TaskError {
 
     /// Consumes the error into what it asks for.
     pub fn into_kind(self) -> TaskErrorKind {
-        self.kind
+        *self.kind
     }
 
     /// The error and its causes, outermost first, as `(type name, message)` pairs. Empty for
     /// the kinds that are not failures.
     pub fn chain(&self) -> Vec<(String, String)> {
-        match &self.kind {
+        match &*self.kind {
             TaskErrorKind::Failed(e) | TaskErrorKind::FailedWithoutRetry(e) => error_chain(&**e),
             _ => Vec::new(),
         }
@@ -176,7 +171,7 @@ impl fmt::Debug for TaskError {
 
 impl fmt::Display for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.kind {
+        match &*self.kind {
             TaskErrorKind::Failed(e) | TaskErrorKind::FailedWithoutRetry(e) => {
                 write!(f, "{e}")?;
                 let mut source = e.source();

@@ -21,6 +21,8 @@ impl Default for SupervisorConfig {
 }
 
 /// What a [`SupervisorSession`] reports.
+// Requests are moved once to the caller; boxing would cost an allocation per request.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum SupervisorEvent {
     /// A request to answer with [`SupervisorSession::respond`].
