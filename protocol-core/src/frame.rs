@@ -236,12 +236,15 @@ impl From<WireError> for EnvelopeError {
     }
 }
 
+// The id and up to two optional map elements of an envelope.
+type EnvelopeParts<'a> = (i64, [Option<&'a [u8]>; 2]);
+
 // Reads `[id, e1, e2, …]`: returns the id and up to two optional map elements (nil → None).
 fn parse_envelope<'a>(
     payload: &'a [u8],
     min_len: usize,
     names: [&str; 2],
-) -> Result<(i64, [Option<&'a [u8]>; 2]), EnvelopeError> {
+) -> Result<EnvelopeParts<'a>, EnvelopeError> {
     let mut reader = Reader::new(payload);
     let len = reader.array_len().map_err(|e| match e {
         WireError::Unexpected { found, .. } => {
