@@ -473,6 +473,15 @@ pub fn request_timeout(bundle: &Path) {
     );
 }
 
+/// A reschedule (sensor mode): `up_for_reschedule` with the date.
+pub fn reschedule(bundle: &Path) {
+    let Some(r) = run(bundle, "reschedule", json!({})) else { return };
+    assert_state(&r, "up_for_reschedule");
+    let update = r.state_updates()[0];
+    assert_eq!(update["state"], "up_for_reschedule", "{}", r.dump());
+    assert_eq!(update["reschedule_date"], "2030-01-01T00:05:00Z");
+}
+
 /// Defines one `#[test]` per scenario for an example bundle package.
 #[macro_export]
 macro_rules! interop_suite {
@@ -481,7 +490,7 @@ macro_rules! interop_suite {
             extract, clears_stale_xcoms, load, fail, fail_with_retries_left, retry,
             retry_without_tries_left, skip, removed, panic, defer, resume, api_error,
             server_error, missing_variable, env_variable, secrets_masked, log_levels_default,
-            log_levels_configured, log_fields, sigterm, request_timeout
+            log_levels_configured, log_fields, sigterm, request_timeout, reschedule
         );
     };
     (@tests $package:literal; $($name:ident),+ $(,)?) => {

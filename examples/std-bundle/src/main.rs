@@ -28,6 +28,7 @@ fn main() -> std::process::ExitCode {
                 .task("log_fields", log_fields)
                 .task("wait_for_sigterm", wait_for_sigterm)
                 .task("slow_request", slow_request)
+                .task("reschedule", reschedule)
         })
         .serve()
 }
@@ -210,4 +211,9 @@ fn wait_for_sigterm(ctx: &TaskContext) -> Result<(), TaskError> {
 
 fn slow_request(ctx: &TaskContext) -> Result<String, TaskError> {
     Ok(ctx.get_variable("slow")?)
+}
+
+fn reschedule(_ctx: &TaskContext) -> Result<(), TaskError> {
+    let again = Timestamp::parse_rfc3339("2030-01-01T00:05:00Z").map_err(TaskError::failure)?;
+    Err(TaskError::reschedule(again))
 }

@@ -180,8 +180,10 @@ pub struct GetVariableKeys {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
     /// At most this many keys (the supervisor's default is 1000).
+    #[serde(default = "default_keys_limit")]
     pub limit: i64,
     /// Skip this many keys.
+    #[serde(default)]
     pub offset: i64,
 }
 
@@ -432,6 +434,7 @@ pub struct GetPreviousTI {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logical_date: Option<Timestamp>,
     /// The map index (`-1` for unmapped).
+    #[serde(default = "unmapped")]
     pub map_index: i64,
     /// Only an instance in this state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -500,6 +503,7 @@ pub struct GetTaskRescheduleStartDate {
     /// The task instance.
     pub ti_id: Uuid,
     /// The try number.
+    #[serde(default = "first_try")]
     pub try_number: i64,
 }
 
@@ -740,4 +744,17 @@ pub struct GetHITLDetailResponse {
 
 fn default_true() -> bool {
     true
+}
+
+// Defaults the supervisor fills in when a runtime leaves these keys out.
+fn default_keys_limit() -> i64 {
+    1000
+}
+
+fn unmapped() -> i64 {
+    -1
+}
+
+fn first_try() -> i64 {
+    1
 }
