@@ -438,3 +438,144 @@ pub fn line_to_json(line: &[u8]) -> Option<JsonMap> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::TcpListener;
+
+    fn line(text: &str) -> Vec<u8> {
+        internal_line(Level::Info, text)
+    }
+
+    #[test]
+    fn lines_before_the_socket_connects_are_kept_in_order() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let sink = LogSink::start();
+        sink.write_line(line("first"));
+        sink.write_line(line("second"));
+        let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut accepted, _) = listener.accept().unwrap();
+        sink.attach(stream);
+        sink.write_line(line("third"));
+        assert!(sink.flush(Duration::from_secs(5)));
+        drop(sink);
+        accepted
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut received = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&received).contains("third") {
+            let n = accepted.read(&mut buf).unwrap();
+            assert!(n > 0, "the sink closed early");
+            received.extend_from_slice(&buf[..n]);
+        }
+        let events: Vec<String> = String::from_utf8(received)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                line_to_json(l.as_bytes()).unwrap()["event"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(events, ["first", "second", "third"]);
+    }
+
+    #[test]
+    fn a_full_preconnect_buffer_drops_the_oldest_and_says_so() {
+        let mut target = Target::Pending {
+            lines: VecDeque::new(),
+            bytes: 0,
+            dropped: 0,
+        };
+        let big = vec![b'x'; PRECONNECT_BUFFER_BYTES / 3 + 1];
+        for _ in 0..4 {
+            write_to(&mut target, big.clone());
+        }
+        match target {
+            Target::Pending {
+                lines,
+                bytes,
+                dropped,
+            } => {
+                assert_eq!(dropped, 2);
+                assert_eq!(lines.len(), 2);
+                assert!(bytes <= PRECONNECT_BUFFER_BYTES);
+            }
+            _ => panic!("still pending"),
+        }
+    }
+
+    #[test]
+    fn layer_writes_filtered_lines_with_span_fields_and_error_chains() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let sink = LogSink::start();
+        sink.attach(TcpStream::connect(listener.local_addr().unwrap()).unwrap());
+        let (mut accepted, _) = listener.accept().unwrap();
+        let (filter, _) = LevelFilter::from_env_values(Some("INFO"), Some("quiet=ERROR"));
+        let subscriber =
+            tracing_subscriber::registry().with(AirflowLogLayer::new(filter, sink.clone()));
+        #[derive(Debug)]
+        struct Inner;
+        impl fmt::Display for Inner {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("inner cause")
+            }
+        }
+        impl std::error::Error for Inner {}
+        #[derive(Debug)]
+        struct Outer(Inner);
+        impl fmt::Display for Outer {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("outer failure")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("run", run_id = "r1");
+            let _entered = span.enter();
+            tracing::debug!("dropped by the INFO threshold");
+            tracing::warn!(target: "quiet::inner", "dropped by the namespace threshold");
+            let error = Outer(Inner);
+            tracing::error!(
+                error = &error as &(dyn std::error::Error + 'static),
+                n = 5,
+                "kept"
+            );
+        });
+        assert!(sink.flush(Duration::from_secs(5)));
+        accepted
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut received = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = accepted.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            received.extend_from_slice(&buf[..n]);
+        }
+        let lines: Vec<JsonMap> = String::from_utf8(received)
+            .unwrap()
+            .lines()
+            .map(|l| line_to_json(l.as_bytes()).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let kept = &lines[0];
+        assert_eq!(kept["event"], "kept");
+        assert_eq!(kept["level"], "error");
+        assert_eq!(kept["run_id"], "r1");
+        assert_eq!(kept["n"], 5);
+        assert_eq!(kept["error"], "outer failure: inner cause");
+        assert_eq!(kept["exception"][1]["exc_value"], "inner cause");
+        assert_eq!(kept["exception"][1]["is_cause"], true);
+    }
+}
