@@ -15,7 +15,7 @@ use std::fmt;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
-use crate::messages::{ErrorResponse, ToSupervisor, ToTask};
+use crate::messages::{ser, ErrorResponse, ToSupervisor, ToTask};
 use crate::wire::{self, Reader, WireError};
 
 /// The default largest frame payload accepted or produced: 64 MiB.
@@ -240,6 +240,7 @@ impl From<WireError> for EnvelopeError {
 type EnvelopeParts<'a> = (i64, [Option<&'a [u8]>; 2]);
 
 // Reads `[id, e1, e2, …]`: returns the id and up to two optional map elements (nil → None).
+#[inline]
 fn parse_envelope<'a>(
     payload: &'a [u8],
     min_len: usize,
@@ -247,9 +248,10 @@ fn parse_envelope<'a>(
 ) -> Result<EnvelopeParts<'a>, EnvelopeError> {
     let mut reader = Reader::new(payload);
     let len = reader.array_len().map_err(|e| match e {
-        WireError::Unexpected { found, .. } => {
-            EnvelopeError(format!("a frame is a msgpack array, found {found}"))
-        }
+        WireError::Unexpected { marker, .. } => EnvelopeError(format!(
+            "a frame is a msgpack array, found {}",
+            wire::kind_name(marker)
+        )),
         other => other.into(),
     })?;
     if len < min_len {
@@ -353,15 +355,15 @@ pub fn encode_request(
     max_frame_len: u32,
 ) -> Result<(), EncodeError> {
     write_frame(out, max_frame_len, |out| {
-        let elements = if context_carrier.is_some() { 3 } else { 2 };
-        rmp::encode::write_array_len(out, elements).expect("writing to a Vec cannot fail");
-        rmp::encode::write_uint(out, id).expect("writing to a Vec cannot fail");
-        let mut ser = rmp_serde::Serializer::new(&mut *out)
-            .with_struct_map()
-            .with_human_readable();
-        body.serialize(&mut ser)?;
+        out.push(if context_carrier.is_some() {
+            0x93
+        } else {
+            0x92
+        });
+        ser::write(out, &id, true)?;
+        ser::write(out, body, true)?;
         if let Some(carrier) = context_carrier {
-            carrier.serialize(&mut ser)?;
+            ser::write(out, carrier, true)?;
         }
         Ok(())
     })
@@ -387,22 +389,19 @@ pub fn encode_response(
     response: Response<'_>,
     max_frame_len: u32,
 ) -> Result<(), EncodeError> {
+    const NIL: u8 = 0xc0;
     write_frame(out, max_frame_len, |out| {
-        rmp::encode::write_array_len(out, 3).expect("writing to a Vec cannot fail");
-        rmp::encode::write_sint(out, id).expect("writing to a Vec cannot fail");
-        let mut ser = rmp_serde::Serializer::new(&mut *out).with_struct_map();
+        out.push(0x93);
+        ser::write(out, &id, false)?;
         match response {
-            Response::Empty => {
-                rmp::encode::write_nil(ser.get_mut()).expect("writing to a Vec cannot fail");
-                rmp::encode::write_nil(ser.get_mut()).expect("writing to a Vec cannot fail");
-            }
+            Response::Empty => out.extend_from_slice(&[NIL, NIL]),
             Response::Body(body) => {
-                body.serialize(&mut ser)?;
-                rmp::encode::write_nil(ser.get_mut()).expect("writing to a Vec cannot fail");
+                ser::write(out, body, false)?;
+                out.push(NIL);
             }
             Response::Error(error) => {
-                rmp::encode::write_nil(ser.get_mut()).expect("writing to a Vec cannot fail");
-                TaggedError(error).serialize(&mut ser)?;
+                out.push(NIL);
+                ser::write(out, &TaggedError(error), false)?;
             }
         }
         Ok(())
@@ -410,7 +409,7 @@ pub fn encode_response(
 }
 
 // An ErrorResponse with its `type` key, for the error slot.
-struct TaggedError<'a>(&'a ErrorResponse);
+pub(crate) struct TaggedError<'a>(pub(crate) &'a ErrorResponse);
 
 impl Serialize for TaggedError<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

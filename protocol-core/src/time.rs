@@ -210,31 +210,40 @@ impl Timestamp {
     /// Writes RFC 3339 in UTC with a `Z`: microseconds when the nanoseconds are whole
     /// microseconds (Airflow's own precision), nanoseconds otherwise.
     pub fn write_rfc3339(&self, out: &mut impl fmt::Write) -> fmt::Result {
-        let days = self.secs.div_euclid(86_400);
-        let secs_of_day = self.secs.rem_euclid(86_400);
-        let (year, month, day) = civil_from_days(days);
-        write!(
-            out,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-            year,
-            month,
-            day,
-            secs_of_day / 3600,
-            secs_of_day % 3600 / 60,
-            secs_of_day % 60
-        )?;
-        if self.nanos % 1000 == 0 {
-            write!(out, ".{:06}Z", self.nanos / 1000)
-        } else {
-            write!(out, ".{:09}Z", self.nanos)
-        }
+        out.write_str(self.rfc3339_text().as_str())
     }
 
     /// The RFC 3339 text of [`Timestamp::write_rfc3339`].
     pub fn to_rfc3339(&self) -> String {
-        let mut text = String::with_capacity(32);
-        self.write_rfc3339(&mut text)
-            .expect("writing to a String cannot fail");
+        self.rfc3339_text().as_str().to_owned()
+    }
+
+    /// The RFC 3339 text, built digit by digit in a fixed buffer: no formatter, no
+    /// allocation. Every timestamp is within the years 0000 to 9999, so the year has four
+    /// digits.
+    fn rfc3339_text(&self) -> Rfc3339Text {
+        let days = self.secs.div_euclid(86_400);
+        let secs_of_day = self.secs.rem_euclid(86_400);
+        let (year, month, day) = civil_from_days(days);
+        let mut text = Rfc3339Text {
+            buf: *b"0000-00-00T00:00:00.000000000Z",
+            len: 0,
+        };
+        let buf = &mut text.buf;
+        put_digits(&mut buf[0..4], year as u32);
+        put_digits(&mut buf[5..7], month as u32);
+        put_digits(&mut buf[8..10], day as u32);
+        put_digits(&mut buf[11..13], (secs_of_day / 3600) as u32);
+        put_digits(&mut buf[14..16], (secs_of_day % 3600 / 60) as u32);
+        put_digits(&mut buf[17..19], (secs_of_day % 60) as u32);
+        text.len = if self.nanos % 1000 == 0 {
+            put_digits(&mut buf[20..26], self.nanos / 1000);
+            buf[26] = b'Z';
+            27
+        } else {
+            put_digits(&mut buf[20..29], self.nanos);
+            30
+        };
         text
     }
 
@@ -349,10 +358,7 @@ impl TryFrom<SystemTime> for Timestamp {
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if serializer.is_human_readable() {
-            let mut buf = InlineText::default();
-            self.write_rfc3339(&mut buf)
-                .map_err(serde::ser::Error::custom)?;
-            serializer.serialize_str(buf.as_str())
+            serializer.serialize_str(self.rfc3339_text().as_str())
         } else {
             let (payload, len) = self.to_msgpack_ext();
             serializer.serialize_newtype_struct(
@@ -363,36 +369,37 @@ impl Serialize for Timestamp {
     }
 }
 
-// A fixed buffer large enough for any timestamp text, so serializing does not allocate.
-struct InlineText {
-    buf: [u8; 40],
+/// The text of a timestamp: `YYYY-MM-DDTHH:MM:SS.ffffffZ` (27 bytes) or with nine
+/// fractional digits (30 bytes). Word-aligned, which lets the UTF-8 check take its
+/// word-at-a-time path.
+#[repr(C, align(8))]
+struct Rfc3339Text {
+    buf: [u8; 30],
     len: usize,
 }
 
-impl Default for InlineText {
-    fn default() -> Self {
-        Self {
-            buf: [0; 40],
-            len: 0,
-        }
-    }
-}
-
-impl InlineText {
+impl Rfc3339Text {
     fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.buf[..self.len]).expect("only ASCII is written")
+        std::str::from_utf8(&self.buf[..self.len]).expect("only ASCII digits and separators")
     }
 }
 
-impl fmt::Write for InlineText {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len + s.len();
-        self.buf
-            .get_mut(self.len..end)
-            .ok_or(fmt::Error)?
-            .copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
+/// Writes `value` in decimal into all of `out`, with leading zeros, two digits at a time.
+fn put_digits(out: &mut [u8], mut value: u32) {
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
+    let mut end = out.len();
+    while end >= 2 {
+        let pair = (value % 100) as usize * 2;
+        out[end - 2..end].copy_from_slice(&PAIRS[pair..pair + 2]);
+        value /= 100;
+        end -= 2;
+    }
+    if end == 1 {
+        out[0] = b'0' + (value % 10) as u8;
     }
 }
 
@@ -537,6 +544,56 @@ mod tests {
             "2025-01-01T00:00:00+2:00",
         ] {
             assert!(Timestamp::parse_rfc3339(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// The formatter the digit writer replaced, kept as the reference.
+    fn reference_rfc3339(t: &Timestamp) -> String {
+        let days = t.secs.div_euclid(86_400);
+        let secs_of_day = t.secs.rem_euclid(86_400);
+        let (year, month, day) = civil_from_days(days);
+        let mut out = format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            year,
+            month,
+            day,
+            secs_of_day / 3600,
+            secs_of_day % 3600 / 60,
+            secs_of_day % 60
+        );
+        if t.nanos % 1000 == 0 {
+            out += &format!(".{:06}Z", t.nanos / 1000);
+        } else {
+            out += &format!(".{:09}Z", t.nanos);
+        }
+        out
+    }
+
+    #[test]
+    fn digit_writer_matches_the_formatter() {
+        let mut secs = vec![MIN_SECS, MIN_SECS + 1, -1, 0, 1, 1_735_689_605, MAX_SECS];
+        // A spread over the whole range, and across days, months and leap years.
+        let mut s = MIN_SECS;
+        while s < MAX_SECS {
+            secs.push(s);
+            s += 86_400 * 97 + 3_607;
+        }
+        for secs in secs {
+            for nanos in [
+                0,
+                1,
+                999,
+                1_000,
+                123_456_000,
+                123_456_789,
+                999_999_000,
+                999_999_999,
+            ] {
+                let t = Timestamp::from_unix(secs, nanos).unwrap();
+                let text = t.to_rfc3339();
+                assert_eq!(text, reference_rfc3339(&t));
+                assert_eq!(Timestamp::parse_rfc3339(&text).unwrap(), t);
+            }
         }
     }
 

@@ -12,11 +12,8 @@ pub(crate) enum WireError {
     ReservedMarker,
     /// Values nested deeper than the limit.
     TooDeep,
-    /// A value of another type than expected.
-    Unexpected {
-        expected: &'static str,
-        found: &'static str,
-    },
+    /// A value of another type than expected: `marker` starts it.
+    Unexpected { expected: Expected, marker: u8 },
     /// An integer outside the 64-bit signed range.
     IntegerRange,
     /// A string that is not UTF-8.
@@ -32,9 +29,37 @@ impl fmt::Display for WireError {
                 f,
                 "msgpack values are nested deeper than {MAX_DEPTH} levels"
             ),
-            Self::Unexpected { expected, found } => write!(f, "expected {expected}, found {found}"),
+            Self::Unexpected { expected, marker } => {
+                write!(
+                    f,
+                    "expected {}, found {}",
+                    expected.name(),
+                    kind_name(*marker)
+                )
+            }
             Self::IntegerRange => f.write_str("integer is outside the signed 64-bit range"),
             Self::InvalidUtf8 => f.write_str("string is not valid UTF-8"),
+        }
+    }
+}
+
+/// The kind of value a [`WireError::Unexpected`] wanted. (A name, not a `&str`, keeps the
+/// error, and every `Result` of the reader, two bytes long.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expected {
+    Array,
+    Map,
+    Integer,
+    String,
+}
+
+impl Expected {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Array => "an array",
+            Self::Map => "a map",
+            Self::Integer => "an integer",
+            Self::String => "a string",
         }
     }
 }
@@ -66,18 +91,34 @@ pub(crate) struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    #[inline]
     pub(crate) fn new(buf: &'a [u8]) -> Self {
         Self { buf, pos: 0 }
     }
 
+    /// A cursor at `pos` in `buf`.
+    #[inline]
+    pub(crate) fn at(buf: &'a [u8], pos: usize) -> Self {
+        Self { buf, pos }
+    }
+
+    /// The offset of the cursor.
+    #[inline]
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
+    #[inline]
     pub(crate) fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
 
+    #[inline]
     pub(crate) fn peek(&self) -> Result<u8, WireError> {
         self.buf.get(self.pos).copied().ok_or(WireError::Truncated)
     }
 
+    #[inline]
     fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
         let end = self.pos.checked_add(n).ok_or(WireError::Truncated)?;
         let slice = self.buf.get(self.pos..end).ok_or(WireError::Truncated)?;
@@ -85,10 +126,7 @@ impl<'a> Reader<'a> {
         Ok(slice)
     }
 
-    fn byte(&mut self) -> Result<u8, WireError> {
-        Ok(self.take(1)?[0])
-    }
-
+    #[inline]
     fn be(&mut self, n: usize) -> Result<u64, WireError> {
         Ok(self
             .take(n)?
@@ -97,6 +135,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a nil if one is next; returns whether it did.
+    #[inline]
     pub(crate) fn eat_nil(&mut self) -> Result<bool, WireError> {
         if self.peek()? == 0xc0 {
             self.pos += 1;
@@ -106,6 +145,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline]
     pub(crate) fn array_len(&mut self) -> Result<usize, WireError> {
         let marker = self.peek()?;
         let len = match marker {
@@ -121,11 +161,12 @@ impl<'a> Reader<'a> {
                 self.pos += 1;
                 self.be(4)?
             }
-            other => return Err(unexpected("an array", other)),
+            other => return Err(unexpected(Expected::Array, other)),
         };
         Ok(len as usize)
     }
 
+    #[inline]
     pub(crate) fn map_len(&mut self) -> Result<usize, WireError> {
         let marker = self.peek()?;
         let len = match marker {
@@ -141,12 +182,13 @@ impl<'a> Reader<'a> {
                 self.pos += 1;
                 self.be(4)?
             }
-            other => return Err(unexpected("a map", other)),
+            other => return Err(unexpected(Expected::Map, other)),
         };
         Ok(len as usize)
     }
 
     /// Reads an integer of any width that fits in an `i64`.
+    #[inline]
     pub(crate) fn int(&mut self) -> Result<i64, WireError> {
         let marker = self.peek()?;
         let value = match marker {
@@ -170,13 +212,14 @@ impl<'a> Reader<'a> {
                 let shift = 64 - 8 * width as u32;
                 ((v << shift) as i64) >> shift
             }
-            other => return Err(unexpected("an integer", other)),
+            other => return Err(unexpected(Expected::Integer, other)),
         };
         Ok(value)
     }
 
-    /// Reads a string, borrowing it from the buffer.
-    pub(crate) fn str(&mut self) -> Result<&'a str, WireError> {
+    /// Reads a string's bytes, borrowed from the buffer, without checking that they are UTF-8.
+    #[inline]
+    fn str_bytes(&mut self) -> Result<&'a [u8], WireError> {
         let marker = self.peek()?;
         let len = match marker {
             0xa0..=0xbf => {
@@ -195,90 +238,156 @@ impl<'a> Reader<'a> {
                 self.pos += 1;
                 self.be(4)?
             }
-            other => return Err(unexpected("a string", other)),
+            other => return Err(unexpected(Expected::String, other)),
         };
-        std::str::from_utf8(self.take(len as usize)?).map_err(|_| WireError::InvalidUtf8)
+        self.take(len as usize)
     }
 
     /// Skips one whole value, iteratively; returns the deepest nesting seen inside it.
+    #[inline]
     pub(crate) fn skip_value(&mut self) -> Result<usize, WireError> {
-        // `pending[d]` counts the values still to read at nesting depth `d`.
+        self.skip_value_within(MAX_DEPTH)
+    }
+
+    /// [`Reader::skip_value`] for a value that may nest at most `limit` (≤ [`MAX_DEPTH`])
+    /// levels deep.
+    #[inline]
+    fn skip_value_within(&mut self, limit: usize) -> Result<usize, WireError> {
+        let marker = self.peek()?;
+        match FIXED_SIZE[usize::from(marker)] {
+            0 if is_container(marker) => self.skip_container(limit),
+            0 => self.skip_sized(marker).map(|()| 0),
+            size => self.take(usize::from(size)).map(|_| 0),
+        }
+    }
+
+    /// Skips a value whose size is not in [`FIXED_SIZE`]: strings, binary data and
+    /// extensions with a length field, and the reserved marker.
+    fn skip_sized(&mut self, marker: u8) -> Result<(), WireError> {
+        self.pos += 1;
+        let (len_bytes, type_byte) = match marker {
+            0xc4 | 0xd9 => (1, 0),
+            0xc5 | 0xda => (2, 0),
+            0xc6 | 0xdb => (4, 0),
+            0xc7 => (1, 1),
+            0xc8 => (2, 1),
+            0xc9 => (4, 1),
+            _ => return Err(WireError::ReservedMarker),
+        };
+        let len = self.be(len_bytes)? as usize;
+        self.take(type_byte)?;
+        self.take(len).map(|_| ())
+    }
+
+    /// Skips an array or a map and everything inside it, without recursion.
+    #[inline]
+    fn skip_container(&mut self, limit: usize) -> Result<usize, WireError> {
+        let start = self.pos;
+        if let Some(deepest) = self.skip_flat_container()? {
+            return Ok(deepest);
+        }
+        self.pos = start;
+        self.skip_nested_container(limit)
+    }
+
+    /// Skips a fixmap or fixarray of values that are not containers themselves, the common
+    /// case, without the bookkeeping of nesting. `None` (position undefined) for any other
+    /// container, which [`Reader::skip_nested_container`] then skips.
+    #[inline]
+    fn skip_flat_container(&mut self) -> Result<Option<usize>, WireError> {
+        let marker = self.peek()?;
+        let children = match marker {
+            0x80..=0x8f => 2 * usize::from(marker & 0x0f),
+            0x90..=0x9f => usize::from(marker & 0x0f),
+            _ => return Ok(None),
+        };
+        self.pos += 1;
+        for _ in 0..children {
+            let marker = self.peek()?;
+            match FIXED_SIZE[usize::from(marker)] {
+                0 if is_container(marker) => return Ok(None),
+                0 => self.skip_sized(marker)?,
+                size => {
+                    self.take(usize::from(size))?;
+                }
+            }
+        }
+        Ok(Some(1))
+    }
+
+    /// Skips any array or map and everything inside it, without recursion. (Not inlined, so
+    /// that its stack of counts is set up only when it runs.)
+    #[inline(never)]
+    fn skip_nested_container(&mut self, limit: usize) -> Result<usize, WireError> {
+        // `pending[d]` counts the values still to read at nesting depth `d` below the current
+        // one; `left` counts them at the current depth, kept out of the array so that a run
+        // of scalars costs a table lookup each.
         let mut pending = [0usize; MAX_DEPTH + 1];
         let mut depth = 0usize;
         let mut deepest = 0usize;
-        pending[0] = 1;
+        let mut left = 1usize;
         loop {
-            while pending[depth] == 0 {
+            while left == 0 {
                 if depth == 0 {
                     return Ok(deepest);
                 }
                 depth -= 1;
+                left = pending[depth];
             }
-            pending[depth] -= 1;
-            let marker = self.byte()?;
-            let children = match marker {
-                0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => 0,
-                0x80..=0x8f => 2 * usize::from(marker & 0x0f),
-                0x90..=0x9f => usize::from(marker & 0x0f),
-                0xa0..=0xbf => {
-                    self.take(usize::from(marker & 0x1f))?;
-                    0
+            left -= 1;
+            let marker = self.peek()?;
+            let size = FIXED_SIZE[usize::from(marker)];
+            if size != 0 {
+                let end = self.pos + usize::from(size);
+                if end > self.buf.len() {
+                    return Err(WireError::Truncated);
                 }
-                0xc1 => return Err(WireError::ReservedMarker),
-                0xc4 | 0xd9 => self.skip_sized(1, 0)?,
-                0xc5 | 0xda => self.skip_sized(2, 0)?,
-                0xc6 | 0xdb => self.skip_sized(4, 0)?,
-                0xc7 => self.skip_sized(1, 1)?,
-                0xc8 => self.skip_sized(2, 1)?,
-                0xc9 => self.skip_sized(4, 1)?,
-                0xca => self.skip(4)?,
-                0xcb => self.skip(8)?,
-                0xcc | 0xd0 => self.skip(1)?,
-                0xcd | 0xd1 => self.skip(2)?,
-                0xce | 0xd2 => self.skip(4)?,
-                0xcf | 0xd3 => self.skip(8)?,
-                0xd4 => self.skip(2)?,
-                0xd5 => self.skip(3)?,
-                0xd6 => self.skip(5)?,
-                0xd7 => self.skip(9)?,
-                0xd8 => self.skip(17)?,
-                0xdc => self.be(2)? as usize,
-                0xdd => self.be(4)? as usize,
-                0xde => 2 * self.be(2)? as usize,
-                0xdf => 2 * self.be(4)? as usize,
+                self.pos = end;
+                continue;
+            }
+            let children = match marker {
+                0x80..=0x8f => {
+                    self.pos += 1;
+                    2 * usize::from(marker & 0x0f)
+                }
+                0x90..=0x9f => {
+                    self.pos += 1;
+                    usize::from(marker & 0x0f)
+                }
+                0xdc..=0xdf => {
+                    self.pos += 1;
+                    match marker {
+                        0xdc => self.be(2)? as usize,
+                        0xdd => self.be(4)? as usize,
+                        0xde => 2 * self.be(2)? as usize,
+                        _ => 2 * self.be(4)? as usize,
+                    }
+                }
+                _ => {
+                    self.skip_sized(marker)?;
+                    continue;
+                }
             };
-            let is_container = matches!(marker, 0x80..=0x9f | 0xdc..=0xdf);
-            if is_container && children > 0 {
+            if children > 0 {
                 // Every child needs at least one byte: refuse impossible counts at once.
                 if children > self.remaining() {
                     return Err(WireError::Truncated);
                 }
+                pending[depth] = left;
                 depth += 1;
-                if depth > MAX_DEPTH {
+                if depth > limit {
                     return Err(WireError::TooDeep);
                 }
                 deepest = deepest.max(depth);
-                pending[depth] = children;
-            } else if is_container {
+                left = children;
+            } else {
                 deepest = deepest.max(depth + 1);
             }
         }
     }
 
-    fn skip(&mut self, n: usize) -> Result<usize, WireError> {
-        self.take(n)?;
-        Ok(0)
-    }
-
-    // Skips a length-prefixed payload (`len_bytes` of length, then `extra` bytes, then data).
-    fn skip_sized(&mut self, len_bytes: usize, extra: usize) -> Result<usize, WireError> {
-        let len = self.be(len_bytes)? as usize;
-        self.take(extra)?;
-        self.take(len)?;
-        Ok(0)
-    }
-
     /// Skips one value and returns the bytes it occupied.
+    #[inline]
     pub(crate) fn value_slice(&mut self) -> Result<&'a [u8], WireError> {
         let start = self.pos;
         self.skip_value()?;
@@ -286,23 +395,111 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn unexpected(expected: &'static str, marker: u8) -> WireError {
+/// The whole size in bytes (marker included) of every value whose size the marker alone
+/// tells; 0 for containers, values with a length field, and the reserved marker 0xc1.
+static FIXED_SIZE: [u8; 256] = {
+    let mut sizes = [0u8; 256];
+    let mut marker = 0usize;
+    while marker < 256 {
+        sizes[marker] = match marker as u8 {
+            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => 1,
+            m @ 0xa0..=0xbf => 1 + (m & 0x1f),
+            0xcc | 0xd0 => 2,
+            0xcd | 0xd1 | 0xd4 => 3,
+            0xd5 => 4,
+            0xca | 0xce | 0xd2 => 5,
+            0xd6 => 6,
+            0xcb | 0xcf | 0xd3 => 9,
+            0xd7 => 10,
+            0xd8 => 18,
+            _ => 0,
+        };
+        marker += 1;
+    }
+    sizes
+};
+
+fn is_container(marker: u8) -> bool {
+    matches!(marker, 0x80..=0x9f | 0xdc..=0xdf)
+}
+
+/// Whether `bytes` are UTF-8, with a quick answer for ASCII, which map keys nearly always are.
+#[inline]
+fn is_utf8(bytes: &[u8]) -> bool {
+    bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()
+}
+
+#[cold]
+fn unexpected(expected: Expected, marker: u8) -> WireError {
     if marker == 0xc1 {
         return WireError::ReservedMarker;
     }
-    WireError::Unexpected {
-        expected,
-        found: kind_name(marker),
-    }
+    WireError::Unexpected { expected, marker }
 }
 
-/// Finds the string value of the `type` key of a msgpack map, if the map has one.
-pub(crate) fn find_type_tag(body: &[u8]) -> Result<Option<&str>, WireError> {
+/// Checks a message body and finds its type in one walk: what `Reader::skip_value` on the
+/// body (one well-formed value, at most [`MAX_DEPTH`] levels deep, so that serde's recursive
+/// decoding can never exhaust the stack) and then [`find_type_tag`] decide together, with the
+/// same result and the same error.
+///
+/// The walk visits the whole body once (the `type` key comes last in the bodies Python
+/// writes, so the tag search alone already walks it all). Only if it fails are the two
+/// passes run, to report exactly the error they report.
+pub(crate) fn scan_body(body: &[u8]) -> Result<Option<&[u8]>, WireError> {
+    scan_body_once(body).or_else(|_| {
+        Reader::new(body).skip_value()?;
+        find_type_tag(body)
+    })
+}
+
+/// The single walk of [`scan_body`]: it succeeds only where both passes succeed, with the
+/// same tag. Inside the body map (level 1) keys and values may nest `MAX_DEPTH - 1` levels.
+fn scan_body_once(body: &[u8]) -> Result<Option<&[u8]>, WireError> {
+    let mut reader = Reader::new(body);
+    let entries = reader.map_len()?;
+    let mut tag = None;
+    let mut found = false;
+    for _ in 0..entries {
+        match reader.peek()? {
+            0xa0..=0xbf | 0xd9..=0xdb => {
+                let key = reader.str_bytes()?;
+                if !found {
+                    if !is_utf8(key) {
+                        return Err(WireError::InvalidUtf8);
+                    }
+                    if key == b"type" {
+                        found = true;
+                        if let 0xa0..=0xbf | 0xd9..=0xdb = reader.peek()? {
+                            tag = Some(reader.str_bytes()?);
+                            continue;
+                        }
+                    }
+                }
+            }
+            _ => {
+                reader.skip_value_within(MAX_DEPTH - 1)?;
+            }
+        }
+        reader.skip_value_within(MAX_DEPTH - 1)?;
+    }
+    Ok(tag)
+}
+
+/// Finds the string value of the `type` key of a msgpack map, if the map has one. The value
+/// is returned as bytes, not yet checked to be UTF-8: the caller compares it with the names
+/// it knows first, which are.
+pub(crate) fn find_type_tag(body: &[u8]) -> Result<Option<&[u8]>, WireError> {
     let mut reader = Reader::new(body);
     let entries = reader.map_len()?;
     for _ in 0..entries {
         let is_type = match reader.peek()? {
-            0xa0..=0xbf | 0xd9..=0xdb => reader.str()? == "type",
+            0xa0..=0xbf | 0xd9..=0xdb => {
+                let key = reader.str_bytes()?;
+                if !is_utf8(key) {
+                    return Err(WireError::InvalidUtf8);
+                }
+                key == b"type"
+            }
             _ => {
                 reader.skip_value()?;
                 false
@@ -310,7 +507,7 @@ pub(crate) fn find_type_tag(body: &[u8]) -> Result<Option<&str>, WireError> {
         };
         if is_type {
             return match reader.peek()? {
-                0xa0..=0xbf | 0xd9..=0xdb => reader.str().map(Some),
+                0xa0..=0xbf | 0xd9..=0xdb => reader.str_bytes().map(Some),
                 _ => Ok(None),
             };
         }
@@ -329,6 +526,69 @@ mod tests {
         let mut r = Reader::new(&value);
         assert_eq!(r.skip_value().unwrap(), 3);
         assert_eq!(r.remaining(), 0);
+    }
+
+    /// The two passes [`scan_body`] stands for.
+    fn two_passes(body: &[u8]) -> Result<Option<&[u8]>, WireError> {
+        Reader::new(body).skip_value()?;
+        find_type_tag(body)
+    }
+
+    #[test]
+    fn scanning_a_body_once_decides_as_the_two_passes_do() {
+        let mut bodies: Vec<Vec<u8>> = crate::messages::golden::bodies()
+            .into_iter()
+            .map(|(_, _, body)| body)
+            .collect();
+        // Deep values before and after the type key, at and around the limit.
+        for depth in [97, 98, 99, 100, 101] {
+            for type_first in [false, true] {
+                let mut body = vec![0x82];
+                let type_entry = [&[0xa4][..], b"type", &[0xa1, b'X']].concat();
+                if type_first {
+                    body.extend_from_slice(&type_entry);
+                }
+                body.extend_from_slice(&[0xa1, b'v']);
+                body.extend(std::iter::repeat_n(0x91, depth));
+                body.push(0xc0);
+                if !type_first {
+                    body.extend_from_slice(&type_entry);
+                }
+                bodies.push(body);
+            }
+        }
+        // Keys that are not text or not UTF-8, a second type key, a non-text type, an array.
+        bodies.push(vec![
+            0x82, 0xa1, 0xff, 0x01, 0xa4, b't', b'y', b'p', b'e', 0xa1, b'X',
+        ]);
+        bodies.push(vec![
+            0x82, 0xa4, b't', b'y', b'p', b'e', 0xa1, b'X', 0xa1, 0xff, 0x01,
+        ]);
+        bodies.push(vec![
+            0x82, 0x01, 0x91, 0x01, 0xa4, b't', b'y', b'p', b'e', 0x07,
+        ]);
+        bodies.push(vec![
+            0x82, 0xa4, b't', b'y', b'p', b'e', 0xa1, b'X', 0xa4, b't', b'y', b'p', b'e', 0xa1,
+            b'Y',
+        ]);
+        bodies.push(vec![0x92, 0x01, 0x02]);
+        bodies.push(vec![0xc1]);
+        for body in bodies {
+            for len in 0..=body.len() {
+                let cut = &body[..len];
+                assert_eq!(scan_body(cut), two_passes(cut), "{cut:02x?}");
+            }
+            // Every byte of small bodies, every 5th of large ones (quick unoptimised).
+            let step = if body.len() > 200 { 5 } else { 1 };
+            let mut mutated = body.clone();
+            for pos in (0..body.len()).step_by(step) {
+                for byte in [0x00, 0x81, 0x91, 0xa4, 0xc0, 0xc1, 0xdc, 0xde, 0xff] {
+                    mutated[pos] = byte;
+                    assert_eq!(scan_body(&mutated), two_passes(&mutated), "{mutated:02x?}");
+                }
+                mutated[pos] = body[pos];
+            }
+        }
     }
 
     #[test]

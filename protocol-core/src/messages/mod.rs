@@ -5,9 +5,11 @@
 //! and then reads the one struct it names, which is several times faster than serde's
 //! buffering of internally tagged enums.
 
+mod de;
 mod models;
 mod requests;
 mod responses;
+pub(crate) mod ser;
 pub(crate) mod serde_helpers;
 
 use std::fmt;
@@ -42,11 +44,63 @@ macro_rules! message_union {
             /// Every message type name of this direction, as on the wire.
             pub const TYPE_NAMES: &'static [&'static str] = &[$(stringify!($variant)),+];
 
-            fn decode_known(tag: &str, body: &[u8]) -> Option<Result<Self, rmp_serde::decode::Error>> {
-                Some(match tag {
-                    $( stringify!($variant) => rmp_serde::from_slice::<$ty>(body).map($name::$variant), )+
-                    _ => return None,
-                })
+            /// Decodes `body` as the message its `type` key names; `unknown` decides about a
+            /// name this direction does not know. Each arm builds the message in place, in
+            /// the caller's return slot.
+            #[inline]
+            fn decode_body(
+                body: &[u8],
+                unknown: impl FnOnce(&str) -> Result<Self, BodyError>,
+            ) -> Result<Self, BodyError> {
+                // Walk the body once with the iterative, depth-bounded reader before serde's
+                // recursive decoding does, as the frame envelope does: a body decoded on its
+                // own, nested too deep, would otherwise exhaust the stack and abort. The same
+                // walk finds the type.
+                let tag = wire::scan_body(body)?.ok_or(BodyError::MissingType)?;
+                $(
+                    if tag == stringify!($variant).as_bytes() {
+                        return match de::from_slice::<$ty>(body) {
+                            Ok(message) => Ok($name::$variant(message)),
+                            Err(e) => Err(invalid(stringify!($variant), e)),
+                        };
+                    }
+                )+
+                // Known names are UTF-8; an unknown one is checked only now.
+                match std::str::from_utf8(tag) {
+                    Ok(tag) => unknown(tag),
+                    Err(_) => Err(WireError::InvalidUtf8.into()),
+                }
+            }
+
+            /// Decodes `body` as the message named `tag`, if `tag` names one; returns the
+            /// name with the outcome. For the tests of the deserializer.
+            #[cfg(test)]
+            fn decode_known(
+                tag: &[u8],
+                body: &[u8],
+            ) -> Option<(&'static str, Result<Self, rmp_serde::decode::Error>)> {
+                $(
+                    if tag == stringify!($variant).as_bytes() {
+                        let decoded = de::from_slice::<$ty>(body).map($name::$variant);
+                        return Some((stringify!($variant), decoded));
+                    }
+                )+
+                None
+            }
+
+            /// [`Self::decode_known`] with rmp-serde, the reference for the tests.
+            #[cfg(test)]
+            fn decode_known_with_rmp_serde(
+                tag: &[u8],
+                body: &[u8],
+            ) -> Option<(&'static str, Result<Self, rmp_serde::decode::Error>)> {
+                $(
+                    if tag == stringify!($variant).as_bytes() {
+                        let decoded = rmp_serde::from_slice::<$ty>(body).map($name::$variant);
+                        return Some((stringify!($variant), decoded));
+                    }
+                )+
+                None
             }
 
             #[allow(unreachable_patterns)]
@@ -308,25 +362,19 @@ impl From<WireError> for BodyError {
     }
 }
 
-fn decode_tagged<T>(
-    body: &[u8],
-    decode_known: impl FnOnce(&str, &[u8]) -> Option<Result<T, rmp_serde::decode::Error>>,
-) -> Result<Result<T, String>, BodyError> {
-    let tag = wire::find_type_tag(body)?.ok_or(BodyError::MissingType)?;
-    match decode_known(tag, body) {
-        Some(Ok(message)) => Ok(Ok(message)),
-        Some(Err(e)) => Err(BodyError::Invalid {
-            type_name: tag.to_owned(),
-            reason: e.to_string(),
-        }),
-        None => Ok(Err(tag.to_owned())),
+/// The error for a body whose fields do not fit its type.
+#[cold]
+fn invalid(type_name: &str, error: rmp_serde::decode::Error) -> BodyError {
+    BodyError::Invalid {
+        type_name: type_name.to_owned(),
+        reason: error.to_string(),
     }
 }
 
 impl ToSupervisor {
     /// Decodes a request body (a msgpack map with a `type` key).
     pub fn decode(body: &[u8]) -> Result<Self, BodyError> {
-        decode_tagged(body, Self::decode_known)?.map_err(BodyError::UnknownType)
+        Self::decode_body(body, |tag| Err(BodyError::UnknownType(tag.to_owned())))
     }
 
     /// The wire name of this message type.
@@ -395,8 +443,11 @@ impl ToTask {
     /// Decodes a response body. A `type` this schema does not know reads as
     /// [`ToTask::Unknown`]; a known type whose fields do not fit is an error.
     pub fn decode(body: &[u8]) -> Result<Self, BodyError> {
-        Ok(decode_tagged(body, Self::decode_known)?
-            .unwrap_or_else(|type_name| ToTask::Unknown { type_name }))
+        Self::decode_body(body, |tag| {
+            Ok(ToTask::Unknown {
+                type_name: tag.to_owned(),
+            })
+        })
     }
 
     /// The wire name of this message type.
@@ -428,3 +479,49 @@ impl fmt::Display for InvalidRequest {
 }
 
 impl std::error::Error for InvalidRequest {}
+
+/// The bodies of the golden frames, for the tests of the codec.
+#[cfg(test)]
+pub(crate) mod golden {
+    use std::path::Path;
+
+    use crate::frame;
+
+    /// Every body and error map of every frame under `tests/fixtures`, with where it is from
+    /// and whether it travels to the supervisor.
+    pub(crate) fn bodies() -> Vec<(String, bool, Vec<u8>)> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let mut files = Vec::new();
+        let mut dirs = vec![root];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "bin") {
+                    files.push(path);
+                }
+            }
+        }
+        files.sort();
+        let mut bodies = Vec::new();
+        for path in files {
+            let bytes = std::fs::read(&path).unwrap();
+            let payload = &bytes[4..];
+            let name = path.display().to_string();
+            let to_supervisor = path.parent().unwrap().ends_with("to_supervisor");
+            let slots = if to_supervisor {
+                let envelope = frame::parse_request(payload).unwrap();
+                [envelope.body, None]
+            } else {
+                let envelope = frame::parse_response(payload).unwrap();
+                [envelope.body, envelope.error]
+            };
+            for slot in slots.into_iter().flatten() {
+                bodies.push((name.clone(), to_supervisor, slot.to_vec()));
+            }
+        }
+        assert!(bodies.len() > 150, "the golden frames are there");
+        bodies
+    }
+}
