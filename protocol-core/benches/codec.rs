@@ -25,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use airflow_protocol::frame::{self, FrameDecoder, DEFAULT_MAX_FRAME_LEN};
 use airflow_protocol::messages::GetVariable;
-use airflow_protocol::{Event, SessionConfig, TaskSession, ToSupervisor, ToTask};
+use airflow_protocol::{Event, ReplyError, SessionConfig, TaskSession, ToSupervisor, ToTask};
 use criterion::{criterion_group, BatchSize, Criterion, Throughput};
 
 /// Frames in each stream benchmark.
@@ -94,14 +94,24 @@ fn reframe_response(payload: &[u8], id: u64, out: &mut Vec<u8>) {
     out[start..start + 4].copy_from_slice(&len.to_be_bytes());
 }
 
-/// `STREAM_FRAMES` answers with ids 1, 2, …, cycling through every recorded answer.
-fn response_stream() -> Vec<u8> {
+/// `STREAM_FRAMES` answers to requests 1 to `STREAM_FRAMES`, cycling through every recorded
+/// answer, in the order of `ids`.
+fn response_stream(ids: impl Iterator<Item = u64>) -> Vec<u8> {
     let payloads = response_payloads();
     let mut stream = Vec::new();
-    for i in 0..STREAM_FRAMES {
-        reframe_response(&payloads[i % payloads.len()], i as u64 + 1, &mut stream);
+    for (i, id) in ids.enumerate() {
+        reframe_response(&payloads[i % payloads.len()], id, &mut stream);
     }
     stream
+}
+
+/// The ids 1, N, N−1, …, 2. `TaskSession` keeps its outstanding requests in a list, searched
+/// from the front and compacted with `swap_remove`: answered in this order, each answer is
+/// found first, as it would be with the handful of requests a task has outstanding. (In
+/// send order, each lookup would scan thousands of entries; `task_session_in_order` shows
+/// that cost.)
+fn lookup_friendly_ids() -> impl Iterator<Item = u64> {
+    std::iter::once(1).chain((2..=STREAM_FRAMES as u64).rev())
 }
 
 fn decode_benches(c: &mut Criterion) {
@@ -175,7 +185,8 @@ fn encode_benches(c: &mut Criterion) {
 }
 
 fn stream_benches(c: &mut Criterion) {
-    let stream = response_stream();
+    let stream = response_stream(lookup_friendly_ids());
+    let in_order = response_stream(1..=STREAM_FRAMES as u64);
     let startup = fixture("to_task/StartupDetails.bin");
 
     let mut group = c.benchmark_group("stream");
@@ -204,24 +215,35 @@ fn stream_benches(c: &mut Criterion) {
         group.bench_function(format!("task_session/{label}"), |b| {
             b.iter_batched_ref(
                 || started_session(&startup),
-                |(session, now)| {
-                    let mut replies = 0usize;
-                    for piece in stream.chunks(chunk) {
-                        session.handle_input(piece, *now);
-                        while let Some(event) = session.poll_event() {
-                            if let Event::Reply { .. } = event {
-                                replies += 1;
-                            }
-                            black_box(event);
-                        }
-                    }
-                    assert_eq!(replies, STREAM_FRAMES);
-                },
+                |(session, now)| feed_session(session, *now, &stream, chunk),
                 BatchSize::PerIteration,
             )
         });
     }
+    group.bench_function("task_session_in_order/4KiB", |b| {
+        b.iter_batched_ref(
+            || started_session(&startup),
+            |(session, now)| feed_session(session, *now, &in_order, 4096),
+            BatchSize::PerIteration,
+        )
+    });
     group.finish();
+}
+
+/// Feeds a stream of answers to a session in `chunk`-byte pieces, draining its events.
+fn feed_session(session: &mut TaskSession, now: Instant, stream: &[u8], chunk: usize) {
+    let mut replies = 0usize;
+    for piece in stream.chunks(chunk) {
+        session.handle_input(piece, now);
+        while let Some(event) = session.poll_event() {
+            if let Event::Reply { result, .. } = &event {
+                assert!(!matches!(result, Err(ReplyError::Malformed(_))));
+                replies += 1;
+            }
+            black_box(event);
+        }
+    }
+    assert_eq!(replies, STREAM_FRAMES);
 }
 
 /// A session that received `StartupDetails` and sent `STREAM_FRAMES` requests (ids 1, 2, …).
@@ -250,8 +272,67 @@ fn main() {
     let started = SystemTime::now();
     benches();
     Criterion::default().configure_from_args().final_summary();
-    if std::env::args().any(|arg| arg == "--bench") {
+    // Only when measuring: not for `--test` (each benchmark run once) or `--list`.
+    let args: Vec<String> = std::env::args().collect();
+    let measuring = args.iter().any(|a| a == "--bench")
+        && !args
+            .iter()
+            .any(|a| a == "--test" || a == "--list" || a == "--profile-time");
+    if measuring {
+        summary(started);
         python_comparison(started);
+    }
+}
+
+/// The headline operations and their targets, in ns.
+const TARGETS: [(&str, f64); 4] = [
+    ("decode/startup_details", 1000.0),
+    ("decode/get_variable", 50.0),
+    ("encode/get_variable", 30.0),
+    ("encode/succeed_task", 30.0),
+];
+
+/// Prints this run's medians next to the targets, and the stream throughputs.
+fn summary(started: SystemTime) {
+    println!(
+        "\n{:<34} {:>12} {:>22} {:>8} {:>10}",
+        "operation", "median", "95% CI of median", "MAD", "target"
+    );
+    for (id, target) in TARGETS {
+        let Some(e) = rust_estimate(id, started) else {
+            continue;
+        };
+        println!(
+            "{id:<34} {:>9.1} ns {:>22} {:>5.1} ns {:>7} ns {}",
+            e.median,
+            format!("[{:.1}, {:.1}]", e.low, e.high),
+            e.mad,
+            target,
+            if e.median <= target { "met" } else { "MISSED" }
+        );
+    }
+    let mut streams: Vec<String> = CHUNKS
+        .iter()
+        .flat_map(|(_, label)| {
+            [
+                format!("stream/frame_decoder/{label}"),
+                format!("stream/task_session/{label}"),
+            ]
+        })
+        .collect();
+    streams.push("stream/task_session_in_order/4KiB".to_owned());
+    for id in streams {
+        let Some(e) = rust_estimate(&id, started) else {
+            continue;
+        };
+        let per_second = |ns: f64| STREAM_FRAMES as f64 / ns * 1e3;
+        println!(
+            "{id:<34} {:>8.3} M frames/s [{:.3}, {:.3}] ({:.0} ns/frame)",
+            per_second(e.median),
+            per_second(e.high),
+            per_second(e.low),
+            e.median / STREAM_FRAMES as f64
+        );
     }
 }
 
@@ -353,7 +434,7 @@ fn python_comparison(started: SystemTime) {
     );
     for (rust_id, python_op, label) in COMPARED {
         let rust = rust_estimate(rust_id, started)
-            .map(|(median, low, high)| format!("{median:.0} [{low:.0}, {high:.0}]"))
+            .map(|e| format!("{:.0} [{:.0}, {:.0}]", e.median, e.low, e.high))
             .unwrap_or_else(|| "not run".to_owned());
         let python_cell = |stage: &str| {
             python_results
@@ -397,21 +478,35 @@ fn loud_skip(reason: &str) {
     println!("\n{bar}\n!!! msgspec comparison SKIPPED: {reason}\n!!! Run scripts/python-env to create the pinned venv, or set CODEC_BENCH_PYTHON.\n{bar}");
 }
 
-/// Criterion's median estimate for a benchmark of this run (not an earlier one), with its 95%
-/// interval, in ns.
-fn rust_estimate(id: &str, started: SystemTime) -> Option<(f64, f64, f64)> {
-    let path = criterion_dir().join(id).join("new/estimates.json");
+/// Criterion's estimate of a benchmark's time per iteration, from this run (not an earlier
+/// one), in ns: the median of the samples, its 95% confidence interval, and the median
+/// absolute deviation of the samples.
+struct Estimate {
+    median: f64,
+    low: f64,
+    high: f64,
+    mad: f64,
+}
+
+fn rust_estimate(id: &str, started: SystemTime) -> Option<Estimate> {
+    // Criterion names the directory of `group/function/…` as `group/function_…`.
+    let (group, function) = id.split_once('/')?;
+    let path = criterion_dir()
+        .join(group)
+        .join(function.replace('/', "_"))
+        .join("new/estimates.json");
     if std::fs::metadata(&path).ok()?.modified().ok()? < started {
         return None;
     }
     let text = std::fs::read_to_string(path).ok()?;
     let value: serde_json::Value = serde_json::from_str(&text).ok()?;
     let median = &value["median"];
-    Some((
-        median["point_estimate"].as_f64()?,
-        median["confidence_interval"]["lower_bound"].as_f64()?,
-        median["confidence_interval"]["upper_bound"].as_f64()?,
-    ))
+    Some(Estimate {
+        median: median["point_estimate"].as_f64()?,
+        low: median["confidence_interval"]["lower_bound"].as_f64()?,
+        high: median["confidence_interval"]["upper_bound"].as_f64()?,
+        mad: value["median_abs_dev"]["point_estimate"].as_f64()?,
+    })
 }
 
 /// Where criterion writes its results, found the way criterion finds it: `CRITERION_HOME`,

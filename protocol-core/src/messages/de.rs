@@ -43,6 +43,27 @@ struct Deserializer<'de> {
     depth: u16,
 }
 
+/// The head of a msgpack value: scalars whole, containers and extensions by length.
+enum Head<'de> {
+    Nil,
+    Bool(bool),
+    U8(u8),
+    U16(u16),
+    U32(u32),
+    U64(u64),
+    I8(i8),
+    I16(i16),
+    I32(i32),
+    I64(i64),
+    F32(f32),
+    F64(f64),
+    Str(&'de [u8]),
+    Bin(&'de [u8]),
+    Array(u32),
+    Map(u32),
+    Ext(u32),
+}
+
 // The errors rmp-serde reports when its reader runs dry: `read_exact` for markers and
 // fixed-width data, `ErrorKind::UnexpectedEof` for string, binary and extension payloads.
 #[cold]
@@ -151,60 +172,82 @@ impl<'de> Deserializer<'de> {
         })
     }
 
-    /// What rmp-serde does for every marker (`any_inner`); `allow_bytes` is false when serde
-    /// asked for a sequence, a tuple or a struct, and `bin` is then visited as a sequence.
-    fn any<V: Visitor<'de>>(&mut self, visitor: V, allow_bytes: bool) -> Result<V::Value, Error> {
+    /// Reads the head of the next value: its marker and what follows up to its contents
+    /// (lengths, numbers, string and binary payloads). Not generic, so that its code exists
+    /// once, not once per visitor: what serde's visitors then do with the head stays small.
+    fn head(&mut self) -> Result<Head<'de>, Error> {
         let marker = self.marker()?;
         if let Some(len) = self.str_len(marker)? {
-            let bytes = self.slice(len)?;
-            return match std::str::from_utf8(bytes) {
-                Ok(text) => visitor.visit_borrowed_str(text),
-                // rmp-serde offers text that is not UTF-8 as bytes, and reports the UTF-8
-                // error if the visitor does not take bytes.
-                Err(error) => visitor
-                    .visit_borrowed_bytes::<Error>(bytes)
-                    .map_err(|_| Error::Utf8Error(error)),
-            };
+            return Ok(Head::Str(self.slice(len)?));
         }
-        match marker {
-            0x90..=0x9f => self.seq(u32::from(marker & 0x0f), visitor),
-            0xdc => {
-                let len = self.data_u16()?;
-                self.seq(u32::from(len), visitor)
-            }
-            0xdd => {
-                let len = self.data_u32()?;
-                self.seq(len, visitor)
-            }
-            0x80..=0x8f => self.map(u32::from(marker & 0x0f), visitor),
-            0xde => {
-                let len = self.data_u16()?;
-                self.map(u32::from(len), visitor)
-            }
-            0xdf => {
-                let len = self.data_u32()?;
-                self.map(len, visitor)
-            }
+        Ok(match marker {
+            0x00..=0x7f => Head::U8(marker),
+            0xe0..=0xff => Head::I8(marker as i8),
+            0xc0 => Head::Nil,
+            0xc2 => Head::Bool(false),
+            0xc3 => Head::Bool(true),
+            0x90..=0x9f => Head::Array(u32::from(marker & 0x0f)),
+            0xdc => Head::Array(u32::from(self.data_u16()?)),
+            0xdd => Head::Array(self.data_u32()?),
+            0x80..=0x8f => Head::Map(u32::from(marker & 0x0f)),
+            0xde => Head::Map(u32::from(self.data_u16()?)),
+            0xdf => Head::Map(self.data_u32()?),
             0xc4..=0xc6 => {
                 let len = match marker {
                     0xc4 => usize::from(self.data_u8()?),
                     0xc5 => usize::from(self.data_u16()?),
                     _ => self.data_u32()? as usize,
                 };
-                let bytes = self.slice(len)?;
-                if allow_bytes {
-                    visitor.visit_borrowed_bytes(bytes)
-                } else {
-                    visitor.visit_seq(de::value::SeqDeserializer::<_, Error>::new(
-                        bytes.iter().copied(),
-                    ))
-                }
+                Head::Bin(self.slice(len)?)
             }
-            0xc7..=0xc9 | 0xd4..=0xd8 => {
-                let len = self.ext_len(marker)?;
+            0xc7..=0xc9 | 0xd4..=0xd8 => Head::Ext(self.ext_len(marker)?),
+            0xcc => Head::U8(self.data_u8()?),
+            0xcd => Head::U16(self.data_u16()?),
+            0xce => Head::U32(self.data_u32()?),
+            0xcf => Head::U64(u64::from_be_bytes(self.data()?)),
+            0xd0 => Head::I8(self.data_u8()? as i8),
+            0xd1 => Head::I16(i16::from_be_bytes(self.data()?)),
+            0xd2 => Head::I32(i32::from_be_bytes(self.data()?)),
+            0xd3 => Head::I64(i64::from_be_bytes(self.data()?)),
+            0xca => Head::F32(f32::from_be_bytes(self.data()?)),
+            0xcb => Head::F64(f64::from_be_bytes(self.data()?)),
+            other => return Err(mismatch(other)),
+        })
+    }
+
+    /// What rmp-serde does for every marker (`any_inner`); `allow_bytes` is false when serde
+    /// asked for a sequence, a tuple or a struct, and `bin` is then visited as a sequence.
+    fn any<V: Visitor<'de>>(&mut self, visitor: V, allow_bytes: bool) -> Result<V::Value, Error> {
+        match self.head()? {
+            Head::Str(bytes) => match std::str::from_utf8(bytes) {
+                Ok(text) => visitor.visit_borrowed_str(text),
+                // rmp-serde offers text that is not UTF-8 as bytes, and reports the UTF-8
+                // error if the visitor does not take bytes.
+                Err(error) => visitor
+                    .visit_borrowed_bytes::<Error>(bytes)
+                    .map_err(|_| Error::Utf8Error(error)),
+            },
+            Head::Map(len) => self.map(len, visitor),
+            Head::Array(len) => self.seq(len, visitor),
+            Head::Nil => visitor.visit_unit(),
+            Head::Bool(v) => visitor.visit_bool(v),
+            Head::U8(v) => visitor.visit_u8(v),
+            Head::U16(v) => visitor.visit_u16(v),
+            Head::U32(v) => visitor.visit_u32(v),
+            Head::U64(v) => visitor.visit_u64(v),
+            Head::I8(v) => visitor.visit_i8(v),
+            Head::I16(v) => visitor.visit_i16(v),
+            Head::I32(v) => visitor.visit_i32(v),
+            Head::I64(v) => visitor.visit_i64(v),
+            Head::F32(v) => visitor.visit_f32(v),
+            Head::F64(v) => visitor.visit_f64(v),
+            Head::Bin(bytes) if allow_bytes => visitor.visit_borrowed_bytes(bytes),
+            Head::Bin(bytes) => visitor.visit_seq(de::value::SeqDeserializer::<_, Error>::new(
+                bytes.iter().copied(),
+            )),
+            Head::Ext(len) => {
                 self.nested(|de| visitor.visit_newtype_struct(ExtDeserializer::new(de, len)))
             }
-            _ => self.number(marker, visitor),
         }
     }
 
