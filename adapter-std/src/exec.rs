@@ -1,33 +1,10 @@
-//! Just enough of an executor for a blocking adapter: `block_on`, a one-shot result slot
-//! filled by another thread, and a timer thread.
+//! Just enough of an executor for a blocking adapter: a one-shot result slot filled by
+//! another thread, a timer thread, and a thread for each blocking task.
 
 use std::future::Future;
-use std::pin::pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread::Thread;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
-
-struct ThreadWaker(Thread);
-
-impl Wake for ThreadWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Runs a future to completion on the current thread, parking while it is pending.
-pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
-            return value;
-        }
-        std::thread::park();
-    }
-}
 
 struct SlotState<T> {
     value: Option<T>,
@@ -77,6 +54,31 @@ impl<T> Future for Slot<T> {
     }
 }
 
+/// Runs `work` on its own thread; the future resolves to its result. The task thread is
+/// named so panics and debuggers show it.
+pub(crate) fn spawn_thread<T: Send + 'static>(
+    work: Box<dyn FnOnce() -> T + Send>,
+) -> impl Future<Output = T> + Send {
+    let (filler, slot) = slot();
+    let job = Arc::new(Mutex::new(Some((work, filler))));
+    let for_thread = job.clone();
+    let run = |job: &Mutex<Option<(Box<dyn FnOnce() -> T + Send>, Filler<T>)>>| {
+        let taken = job.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some((work, filler)) = taken {
+            filler.fill(work());
+        }
+    };
+    let spawned = std::thread::Builder::new()
+        .name("airflow-task".into())
+        .spawn(move || run(&for_thread));
+    if let Err(e) = spawned {
+        // No thread to be had: run the work here rather than lose it.
+        tracing::warn!(target: "airflow.sdk", "no thread for the task ({e}); running it inline");
+        run(&job);
+    }
+    slot
+}
+
 /// A future completing after `duration`, timed by a short-lived thread.
 pub(crate) fn sleep(duration: Duration) -> Slot<()> {
     let (filler, slot) = slot();
@@ -98,7 +100,8 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
             filler.fill(42);
         });
-        assert_eq!(block_on(slot), 42);
-        block_on(sleep(Duration::from_millis(1)));
+        assert_eq!(airflow_task_sdk::block_on(slot), 42);
+        airflow_task_sdk::block_on(sleep(Duration::from_millis(1)));
+        assert_eq!(airflow_task_sdk::block_on(spawn_thread(Box::new(|| 7))), 7);
     }
 }

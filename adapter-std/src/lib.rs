@@ -32,11 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airflow_protocol::{Reply, ToSupervisor};
-use airflow_task_sdk::execute::{Panicked, TaskReturn};
-use airflow_task_sdk::{
-    BoxFuture, ClientError, ExchangeError, FromTaskFn, JsonValue, Launch, LaunchError, RunOutcome,
-};
-use serde::Serialize;
+use airflow_task_sdk::{BoxFuture, ClientError, ExchangeError, Launch, LaunchError, RunOutcome};
 
 pub use airflow_task_sdk::{
     self as sdk, protocol, AssetKey, BundleMetadata, Cancellation, Connection, Defer, NotFound,
@@ -75,11 +71,18 @@ impl airflow_task_sdk::Runtime for StdRuntime {
     fn deliver<T: Send + 'static>(
         call: BoxFuture<'static, Result<T, ClientError>>,
     ) -> Result<T, ClientError> {
-        exec::block_on(call)
+        sdk::block_on(call)
     }
 
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
         Box::pin(exec::sleep(duration))
+    }
+
+    fn spawn_blocking<T: Send + 'static>(
+        &self,
+        work: Box<dyn FnOnce() -> T + Send>,
+    ) -> BoxFuture<'static, T> {
+        Box::pin(exec::spawn_thread(work))
     }
 }
 
@@ -87,33 +90,8 @@ impl airflow_task_sdk::Runtime for StdRuntime {
 pub type TaskContext = sdk::TaskContext<StdRuntime>;
 /// The blocking client: every method returns `Result<T, ClientError>`.
 pub type Client = sdk::Client<StdRuntime>;
-/// A bundle of DAGs whose tasks are plain functions.
-pub type Bundle = sdk::Bundle<Handler>;
-
-type TaskFn = dyn Fn(&TaskContext) -> Result<JsonValue, TaskError> + Send + Sync;
-
-/// A task function, as stored in a [`Bundle`].
-#[derive(Clone)]
-pub struct Handler(Arc<TaskFn>);
-
-/// Marks plain functions `fn(&TaskContext) -> Result<T, E>` as tasks.
-pub struct PlainFn;
-
-impl<F, T, E> FromTaskFn<F, PlainFn> for Handler
-where
-    F: Fn(&TaskContext) -> Result<T, E> + Send + Sync + 'static,
-    T: Serialize,
-    E: Into<TaskError>,
-{
-    fn from_task_fn(f: F) -> Handler {
-        Handler(Arc::new(move |ctx: &TaskContext| {
-            let value = f(ctx).map_err(Into::into)?;
-            serde_json::to_value(&value).map_err(|e| {
-                TaskError::msg(format!("the return value cannot be written as JSON: {e}"))
-            })
-        }))
-    }
-}
+/// A bundle of DAGs whose tasks are plain functions `fn(&TaskContext) -> Result<T, E>`.
+pub type Bundle = sdk::Bundle<sdk::TaskHandler<StdRuntime>>;
 
 /// Runs bundles: `bundle.serve()` in `main`.
 pub trait Serve {
@@ -153,46 +131,14 @@ pub fn run(bundle: &Bundle, launch: Launch) -> Result<RunOutcome, LaunchError> {
         .map_err(|e| LaunchError(format!("comm socket: {e}")))?;
     let details = connection.startup().map_err(LaunchError)?;
     let info = launch.task_info(*details);
-    let resume = info.resume().map(|r| r.method);
-    let handler = bundle
-        .find(info.dag_id(), info.task_id())
-        .map(|task| task.handler_for(resume.as_deref()).clone());
-    let task = handler.map(|handler| move |ctx: TaskContext| run_on_thread(handler, ctx));
     let runtime = StdRuntime { connection };
-    Ok(exec::block_on(sdk::execute(
+    Ok(sdk::block_on(sdk::run_task(
         runtime,
+        bundle,
         info,
         launch.cancellation,
         launch.limits,
-        task,
     )))
-}
-
-// The task runs on its own thread, so the run can still report an outcome if it does not
-// stop after SIGTERM; a panic is caught there and reported as a failure.
-fn run_on_thread(
-    handler: Handler,
-    ctx: TaskContext,
-) -> impl std::future::Future<Output = TaskReturn> + Send {
-    let (filler, slot) = exec::slot();
-    // The run's span (dag, task, run, try) follows the task onto its thread.
-    let span = tracing::Span::current();
-    let spawned = std::thread::Builder::new()
-        .name(format!("task {}", ctx.info().task_id()))
-        .spawn(move || {
-            let _entered = span.enter();
-            let result =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (handler.0)(&ctx)));
-            filler.fill(result.map_err(|payload| Panicked::from_payload(&*payload)));
-        });
-    async move {
-        match spawned {
-            Ok(_) => slot.await,
-            Err(e) => Ok(Err(TaskError::msg(format!(
-                "the task thread could not start: {e}"
-            )))),
-        }
-    }
 }
 
 /// Everything a task author needs: `use airflow_sdk_std::prelude::*;`.

@@ -151,6 +151,11 @@ impl<R: Runtime> Client<R> {
         }
     }
 
+    /// The runtime this client sends through.
+    pub fn runtime(&self) -> &R {
+        &self.runtime
+    }
+
     /// The bound on each request.
     pub fn timeout(&self) -> Duration {
         self.timeout

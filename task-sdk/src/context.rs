@@ -290,6 +290,12 @@ impl<R: Runtime> TaskContext<R> {
     pub fn resume(&self) -> Option<Resume> {
         self.info.resume()
     }
+
+    /// A future that completes after `duration`, on the adapter's timer (whatever the
+    /// executor). A blocking task can `.wait()` on it.
+    pub fn sleep(&self, duration: std::time::Duration) -> crate::runtime::BoxFuture<'static, ()> {
+        self.client.runtime().sleep(duration)
+    }
 }
 
 /// The context reads as its client: `ctx.get_variable("k")` is `ctx.client().get_variable("k")`.

@@ -17,13 +17,16 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod blocking;
 pub mod bundle;
 pub mod cli;
 pub mod client;
 pub mod connection;
 pub mod context;
+pub mod dispatch;
 pub mod error;
 pub mod execute;
+pub mod handler;
 mod local;
 pub mod logging;
 pub mod runtime;
@@ -31,11 +34,13 @@ pub mod serve;
 
 pub use airflow_protocol as protocol;
 pub use airflow_protocol::{JsonMap, JsonValue, Timestamp};
+pub use blocking::{block_on, Wait};
 pub use bundle::{Bundle, BundleMetadata, DagBuilder, FromTaskFn};
 pub use client::{AssetKey, Client, XComRef};
 pub use connection::{Connection, Environment};
 pub use context::{Cancellation, Resume, TaskContext, TaskInfo};
 pub use error::{ClientError, Defer, NotFound, TaskError, TaskErrorKind};
 pub use execute::{execute, FinalState, RunLimits, RunOutcome, TaskReturn};
+pub use handler::{run_task, AsyncFn, BlockingFn, TaskHandler};
 pub use runtime::{BoxFuture, ExchangeError, Runtime};
 pub use serve::{serve, Launch, LaunchError};

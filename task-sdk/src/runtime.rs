@@ -36,6 +36,13 @@ pub trait Runtime: Clone + Send + Sync + 'static {
 
     /// A future that completes after `duration`.
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
+
+    /// Runs blocking work (a plain task function) on a thread where it may block, and
+    /// resolves to its result.
+    fn spawn_blocking<T: Send + 'static>(
+        &self,
+        work: Box<dyn FnOnce() -> T + Send>,
+    ) -> BoxFuture<'static, T>;
 }
 
 /// Why a request got no answer.

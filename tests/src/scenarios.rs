@@ -475,11 +475,61 @@ pub fn request_timeout(bundle: &Path) {
 
 /// A reschedule (sensor mode): `up_for_reschedule` with the date.
 pub fn reschedule(bundle: &Path) {
-    let Some(r) = run(bundle, "reschedule", json!({})) else { return };
+    let Some(r) = run(bundle, "reschedule", json!({})) else {
+        return;
+    };
     assert_state(&r, "up_for_reschedule");
     let update = r.state_updates()[0];
     assert_eq!(update["state"], "up_for_reschedule", "{}", r.dump());
     assert_eq!(update["reschedule_date"], "2030-01-01T00:05:00Z");
+}
+
+/// Async bundles only: three variable reads in flight at once, each answer to its caller.
+pub fn join_variables(bundle: &Path) {
+    let Some(r) = run(
+        bundle,
+        "join_variables",
+        json!({"variables": {"a": "first", "b": "second", "c": "third"}}),
+    ) else {
+        return;
+    };
+    assert_state(&r, "success");
+    assert_eq!(
+        r.xcom("join_variables", "return_value"),
+        Some(&json!(["first", "second", "third"])),
+        "{}",
+        r.dump()
+    );
+    assert_eq!(
+        r.calls()
+            .iter()
+            .filter(|c| c["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("/variables/")))
+            .count(),
+        3
+    );
+}
+
+/// Async bundles only: a plain function runs on a blocking thread and waits on the client.
+pub fn blocking_task(bundle: &Path) {
+    let Some(r) = run(bundle, "blocking_extract", json!({})) else {
+        return;
+    };
+    assert_state(&r, "success");
+    assert_eq!(
+        r.xcom("blocking_extract", "return_value"),
+        Some(&json!("/data/in.csv")),
+        "{}",
+        r.dump()
+    );
+    let line = r
+        .log_line("extracting on a blocking thread")
+        .unwrap_or_else(|| panic!("{}", r.dump()));
+    assert_eq!(
+        line["task_id"], "blocking_extract",
+        "span fields follow the task onto its thread"
+    );
 }
 
 /// Defines one `#[test]` per scenario for an example bundle package.
@@ -492,6 +542,10 @@ macro_rules! interop_suite {
             server_error, missing_variable, env_variable, secrets_masked, log_levels_default,
             log_levels_configured, log_fields, sigterm, request_timeout, reschedule
         );
+    };
+    ($package:literal, async) => {
+        $crate::interop_suite!($package);
+        $crate::interop_suite!(@tests $package; join_variables, blocking_task);
     };
     (@tests $package:literal; $($name:ident),+ $(,)?) => {
         $(

@@ -14,7 +14,10 @@ fn one_socket_alone_is_a_usage_error() {
         let out = bundle().args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("required arguments were not provided"), "{stderr}");
+        assert!(
+            stderr.contains("required arguments were not provided"),
+            "{stderr}"
+        );
     }
 }
 
@@ -27,7 +30,10 @@ fn no_arguments_is_a_usage_error_that_says_what_to_do() {
 
 #[test]
 fn metadata_lists_every_dag_and_task_with_the_schema_version() {
-    let out = bundle().args(["--airflow-metadata", "--format", "json"]).output().unwrap();
+    let out = bundle()
+        .args(["--airflow-metadata", "--format", "json"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let metadata: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(metadata["sdk"]["supervisor_schema_version"], "2026-06-16");
@@ -36,7 +42,10 @@ fn metadata_lists_every_dag_and_task_with_the_schema_version() {
     assert!(tasks.iter().any(|t| t == "extract") && tasks.iter().any(|t| t == "wait_for_sigterm"));
     let yaml = bundle().arg("--airflow-metadata").output().unwrap();
     let yaml = String::from_utf8(yaml.stdout).unwrap();
-    assert!(yaml.contains("  \"interop\":\n    tasks:\n      - \"extract\"\n"), "{yaml}");
+    assert!(
+        yaml.contains("  \"interop\":\n    tasks:\n      - \"extract\"\n"),
+        "{yaml}"
+    );
 }
 
 #[test]
@@ -44,9 +53,15 @@ fn help_and_version() {
     let help = bundle().arg("--help").output().unwrap();
     assert!(help.status.success());
     let help = String::from_utf8_lossy(&help.stdout);
-    assert!(help.contains("--airflow-metadata") && help.contains("--comm"), "{help}");
+    assert!(
+        help.contains("--airflow-metadata") && help.contains("--comm"),
+        "{help}"
+    );
     let version = bundle().arg("--version").output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&version.stdout).trim(), "example-std-bundle 0.1.0");
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        "example-std-bundle 0.1.0"
+    );
 }
 
 #[test]
@@ -57,11 +72,17 @@ fn an_unreachable_supervisor_is_a_clear_failure_not_a_hang() {
     drop(listener);
     let started = std::time::Instant::now();
     let out = bundle()
-        .args([format!("--comm=127.0.0.1:{port}"), format!("--logs=127.0.0.1:{port}")])
+        .args([
+            format!("--comm=127.0.0.1:{port}"),
+            format!("--logs=127.0.0.1:{port}"),
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("cannot connect to the supervisor's comm socket"), "{stderr}");
+    assert!(
+        stderr.contains("cannot connect to the supervisor's comm socket"),
+        "{stderr}"
+    );
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }

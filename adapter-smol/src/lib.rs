@@ -1,0 +1,229 @@
+//! The Rust Task SDK for Apache Airflow on smol, and on any executor of the `futures-io`
+//! world (async-std included).
+//!
+//! The connection is driven through `futures-io` traits and `async-io` timers, so the whole
+//! run is one future that any executor can poll: [`Serve::serve`] uses smol's `block_on`, and
+//! async-std users can call [`run`] from `async_std::task::block_on`.
+//!
+//! ```no_run
+//! use airflow_sdk_smol::prelude::*;
+//!
+//! async fn extract(ctx: TaskContext) -> Result<Vec<u32>, TaskError> {
+//!     let url = ctx.get_variable("source_url").await?;
+//!     tracing::info!(%url, "extracting");
+//!     Ok(vec![1, 2, 3])
+//! }
+//!
+//! fn main() -> std::process::ExitCode {
+//!     Bundle::new("sales").dag("sales", |dag| dag.task("extract", extract)).serve()
+//! }
+//! ```
+//!
+//! The driver loop, generic over any `AsyncRead + AsyncWrite` stream:
+//!
+//! ```text
+//! loop {
+//!     write dispatcher.transmit();
+//!     match or(read(socket), or(requests.recv(), Timer::at(poll_timeout()))).await {
+//!         Read(n)     => dispatcher.handle_input(&buf[..n], now),
+//!         Request(r)  => dispatcher.submit(r, now),
+//!         Deadline    => dispatcher.handle_timeout(now),
+//!     }
+//! }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::net::TcpStream;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use airflow_protocol::{Reply, ToSupervisor};
+use airflow_task_sdk::dispatch::{self, Dispatcher, Requester, Requests};
+use airflow_task_sdk::{BoxFuture, ClientError, ExchangeError, Launch, LaunchError, RunOutcome};
+use async_io::{Async, Timer};
+use futures_io::{AsyncRead, AsyncWrite};
+use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
+
+pub use airflow_task_sdk::{
+    self as sdk, protocol, AssetKey, BundleMetadata, Cancellation, Connection, Defer, NotFound,
+    Resume, TaskError, Timestamp, Wait, XComRef,
+};
+
+/// The smol / futures-io runtime: client calls are futures, any number in flight at once.
+#[derive(Clone, Debug)]
+pub struct SmolRuntime {
+    requests: Requester,
+}
+
+impl airflow_task_sdk::Runtime for SmolRuntime {
+    type Output<T: Send + 'static> = BoxFuture<'static, Result<T, ClientError>>;
+
+    fn exchange(
+        &self,
+        body: ToSupervisor,
+        timeout: Duration,
+    ) -> BoxFuture<'static, Result<Reply, ExchangeError>> {
+        self.requests.exchange(body, timeout)
+    }
+
+    fn deliver<T: Send + 'static>(
+        call: BoxFuture<'static, Result<T, ClientError>>,
+    ) -> Self::Output<T> {
+        call
+    }
+
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            Timer::after(duration).await;
+        })
+    }
+
+    fn spawn_blocking<T: Send + 'static>(
+        &self,
+        work: Box<dyn FnOnce() -> T + Send>,
+    ) -> BoxFuture<'static, T> {
+        Box::pin(blocking::unblock(work))
+    }
+}
+
+/// What a task function receives.
+pub type TaskContext = sdk::TaskContext<SmolRuntime>;
+/// The async client: every method returns a future of `Result<T, ClientError>`.
+pub type Client = sdk::Client<SmolRuntime>;
+/// A bundle of DAGs whose tasks are `async fn(TaskContext)` or `fn(&TaskContext)`.
+pub type Bundle = sdk::Bundle<sdk::TaskHandler<SmolRuntime>>;
+
+/// Runs bundles: `bundle.serve()` in `main`.
+pub trait Serve {
+    /// Parses the command line and does what it asks, polling the run with smol's
+    /// `block_on`. Returns the process exit status.
+    fn serve(self) -> ExitCode;
+
+    /// [`Serve::serve`] with explicit arguments, the first being the program name.
+    fn serve_args<I, T>(self, args: I) -> ExitCode
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone;
+}
+
+impl Serve for Bundle {
+    fn serve(self) -> ExitCode {
+        self.serve_args(std::env::args_os())
+    }
+
+    fn serve_args<I, T>(self, args: I) -> ExitCode
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        // SIGTERM drops the task future at once, so no grace period is needed.
+        sdk::serve::serve_args(&self, Duration::ZERO, args, |launch| {
+            async_io::block_on(run(&self, launch))
+        })
+    }
+}
+
+/// Runs one task instance over a connected comm socket. The returned future needs no
+/// particular executor: poll it with smol, `async_std::task::block_on`, or `async_io::block_on`.
+pub async fn run(bundle: &Bundle, launch: Launch) -> Result<RunOutcome, LaunchError> {
+    let stream = launch
+        .comm
+        .try_clone()
+        .and_then(Async::<TcpStream>::new)
+        .map_err(|e| LaunchError(format!("comm socket: {e}")))?;
+    run_over(bundle, launch, stream).await
+}
+
+/// [`run`] over any `futures-io` stream connected to the supervisor's comm socket (an
+/// async-std `TcpStream`, for example). `launch.comm` is not used.
+pub async fn run_over<S>(
+    bundle: &Bundle,
+    launch: Launch,
+    stream: S,
+) -> Result<RunOutcome, LaunchError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (dispatcher, startup) = Dispatcher::new(launch.session.clone(), Instant::now());
+    let (requester, requests) = dispatch::request_channel();
+    let task = async {
+        let details = startup.details().await.map_err(LaunchError)?;
+        let info = launch.task_info(*details);
+        let runtime = SmolRuntime {
+            requests: requester,
+        };
+        Ok(sdk::run_task(
+            runtime,
+            bundle,
+            info,
+            launch.cancellation.clone(),
+            launch.limits.clone(),
+        )
+        .await)
+    };
+    // The driver runs beside the task in the same future, so no executor is needed to
+    // spawn it; it never finishes first while the task still holds its requester.
+    future::or(task, async {
+        drive(stream, dispatcher, requests).await;
+        future::pending().await
+    })
+    .await
+}
+
+enum Wake {
+    Read(std::io::Result<usize>),
+    Request(Result<dispatch::Request, async_channel::RecvError>),
+    Deadline,
+}
+
+// Owns the socket: moves bytes between it and the dispatcher until every requester is gone.
+async fn drive<S>(mut stream: S, mut dispatcher: Dispatcher, requests: Requests)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        while !dispatcher.transmit().is_empty() {
+            match stream.write(dispatcher.transmit()).await {
+                Ok(0) | Err(_) => dispatcher.handle_eof(Instant::now()),
+                Ok(n) => dispatcher.advance_transmit(n),
+            }
+        }
+        let _ = stream.flush().await;
+        let closed = dispatcher.is_closed();
+        let deadline = dispatcher.poll_timeout();
+        let read = async {
+            if closed {
+                future::pending().await
+            } else {
+                Wake::Read(stream.read(&mut buf).await)
+            }
+        };
+        let request = async { Wake::Request(requests.recv().await) };
+        let timer = async {
+            match deadline {
+                Some(at) => {
+                    Timer::at(at).await;
+                    Wake::Deadline
+                }
+                None => future::pending().await,
+            }
+        };
+        match future::or(read, future::or(request, timer)).await {
+            Wake::Read(Ok(0)) | Wake::Read(Err(_)) => dispatcher.handle_eof(Instant::now()),
+            Wake::Read(Ok(n)) => dispatcher.handle_input(&buf[..n], Instant::now()),
+            Wake::Request(Ok(request)) => dispatcher.submit(request, Instant::now()),
+            Wake::Request(Err(_)) => return,
+            Wake::Deadline => dispatcher.handle_timeout(Instant::now()),
+        }
+    }
+}
+
+/// Everything a task author needs: `use airflow_sdk_smol::prelude::*;`.
+pub mod prelude {
+    pub use crate::{Bundle, Client, Serve, TaskContext};
+    pub use airflow_task_sdk::{
+        ClientError, Connection, Defer, JsonValue, TaskError, Timestamp, Wait,
+    };
+}

@@ -1,0 +1,206 @@
+//! The Rust Task SDK for Apache Airflow on tokio.
+//!
+//! Tasks are async functions; plain functions run on tokio's blocking pool.
+//!
+//! ```no_run
+//! use airflow_sdk_tokio::prelude::*;
+//!
+//! async fn extract(ctx: TaskContext) -> Result<Vec<u32>, TaskError> {
+//!     let (a, b) = tokio::join!(ctx.get_variable("a"), ctx.get_variable("b")); // both in flight
+//!     tracing::info!(a = %a?, b = %b?, "extracting");
+//!     Ok(vec![1, 2, 3])
+//! }
+//!
+//! fn main() -> std::process::ExitCode {
+//!     Bundle::new("sales").dag("sales", |dag| dag.task("extract", extract)).serve()
+//! }
+//! ```
+//!
+//! The driver loop: one future owns the socket and a [`Dispatcher`](sdk::dispatch::Dispatcher)
+//! around the core's session, and waits for bytes, a request, or the session's deadline:
+//!
+//! ```text
+//! loop {
+//!     write dispatcher.transmit();
+//!     select! {
+//!         n = socket.read(&mut buf)       => dispatcher.handle_input(&buf[..n], now),
+//!         request = requests.recv()       => dispatcher.submit(request, now),
+//!         _ = sleep_until(poll_timeout()) => dispatcher.handle_timeout(now),
+//!     }
+//! }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use airflow_protocol::{Reply, ToSupervisor};
+use airflow_task_sdk::dispatch::{self, Dispatcher, Requester, Requests};
+use airflow_task_sdk::{BoxFuture, ClientError, ExchangeError, Launch, LaunchError, RunOutcome};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub use airflow_task_sdk::{
+    self as sdk, protocol, AssetKey, BundleMetadata, Cancellation, Connection, Defer, NotFound,
+    Resume, TaskError, Timestamp, Wait, XComRef,
+};
+
+/// The tokio runtime: client calls are futures, any number in flight at once.
+#[derive(Clone, Debug)]
+pub struct TokioRuntime {
+    requests: Requester,
+}
+
+impl airflow_task_sdk::Runtime for TokioRuntime {
+    type Output<T: Send + 'static> = BoxFuture<'static, Result<T, ClientError>>;
+
+    fn exchange(
+        &self,
+        body: ToSupervisor,
+        timeout: Duration,
+    ) -> BoxFuture<'static, Result<Reply, ExchangeError>> {
+        self.requests.exchange(body, timeout)
+    }
+
+    fn deliver<T: Send + 'static>(
+        call: BoxFuture<'static, Result<T, ClientError>>,
+    ) -> Self::Output<T> {
+        call
+    }
+
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(duration))
+    }
+
+    fn spawn_blocking<T: Send + 'static>(
+        &self,
+        work: Box<dyn FnOnce() -> T + Send>,
+    ) -> BoxFuture<'static, T> {
+        let handle = tokio::task::spawn_blocking(work);
+        Box::pin(async move {
+            match handle.await {
+                Ok(value) => value,
+                // The work catches its own panics; a join error means the runtime is
+                // shutting down under us, and the run cannot report anything anyway.
+                Err(e) => std::panic::resume_unwind(Box::new(format!("blocking task lost: {e}"))),
+            }
+        })
+    }
+}
+
+/// What a task function receives.
+pub type TaskContext = sdk::TaskContext<TokioRuntime>;
+/// The async client: every method returns a future of `Result<T, ClientError>`.
+pub type Client = sdk::Client<TokioRuntime>;
+/// A bundle of DAGs whose tasks are `async fn(TaskContext)` or `fn(&TaskContext)`.
+pub type Bundle = sdk::Bundle<sdk::TaskHandler<TokioRuntime>>;
+
+/// Runs bundles: `bundle.serve()` in `main`.
+pub trait Serve {
+    /// Parses the command line and does what it asks, on a current-thread tokio runtime
+    /// built here. Returns the process exit status.
+    fn serve(self) -> ExitCode;
+
+    /// [`Serve::serve`] with explicit arguments, the first being the program name.
+    fn serve_args<I, T>(self, args: I) -> ExitCode
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone;
+}
+
+impl Serve for Bundle {
+    fn serve(self) -> ExitCode {
+        self.serve_args(std::env::args_os())
+    }
+
+    fn serve_args<I, T>(self, args: I) -> ExitCode
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        // SIGTERM drops the task future at once, so no grace period is needed.
+        sdk::serve::serve_args(&self, Duration::ZERO, args, |launch| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| LaunchError(format!("cannot start the tokio runtime: {e}")))?;
+            runtime.block_on(run(&self, launch))
+        })
+    }
+}
+
+/// Runs one task instance over a connected comm socket, on the current tokio runtime. Use
+/// it to serve from your own runtime instead of [`Serve::serve`].
+pub async fn run(bundle: &Bundle, launch: Launch) -> Result<RunOutcome, LaunchError> {
+    launch
+        .comm
+        .set_nonblocking(true)
+        .map_err(|e| LaunchError(format!("comm socket: {e}")))?;
+    let stream = TcpStream::from_std(
+        launch
+            .comm
+            .try_clone()
+            .map_err(|e| LaunchError(format!("comm socket: {e}")))?,
+    )
+    .map_err(|e| LaunchError(format!("comm socket: {e}")))?;
+    let (dispatcher, startup) = Dispatcher::new(launch.session.clone(), Instant::now());
+    let (requester, requests) = dispatch::request_channel();
+    let driver = tokio::spawn(drive(stream, dispatcher, requests));
+    let result = async {
+        let details = startup.details().await.map_err(LaunchError)?;
+        let info = launch.task_info(*details);
+        let runtime = TokioRuntime {
+            requests: requester,
+        };
+        Ok(sdk::run_task(
+            runtime,
+            bundle,
+            info,
+            launch.cancellation.clone(),
+            launch.limits.clone(),
+        )
+        .await)
+    }
+    .await;
+    driver.abort();
+    result
+}
+
+// Owns the socket: moves bytes between it and the dispatcher until every requester is gone.
+async fn drive(mut stream: TcpStream, mut dispatcher: Dispatcher, requests: Requests) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        while !dispatcher.transmit().is_empty() {
+            match stream.write(dispatcher.transmit()).await {
+                Ok(0) | Err(_) => dispatcher.handle_eof(Instant::now()),
+                Ok(n) => dispatcher.advance_transmit(n),
+            }
+        }
+        let deadline = dispatcher.poll_timeout();
+        let sleep = tokio::time::sleep_until(
+            deadline
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600))
+                .into(),
+        );
+        tokio::select! {
+            read = stream.read(&mut buf), if !dispatcher.is_closed() => match read {
+                Ok(0) | Err(_) => dispatcher.handle_eof(Instant::now()),
+                Ok(n) => dispatcher.handle_input(&buf[..n], Instant::now()),
+            },
+            request = requests.recv() => match request {
+                Ok(request) => dispatcher.submit(request, Instant::now()),
+                Err(_) => return,
+            },
+            () = sleep, if deadline.is_some() => dispatcher.handle_timeout(Instant::now()),
+        }
+    }
+}
+
+/// Everything a task author needs: `use airflow_sdk_tokio::prelude::*;`.
+pub mod prelude {
+    pub use crate::{Bundle, Client, Serve, TaskContext};
+    pub use airflow_task_sdk::{
+        ClientError, Connection, Defer, JsonValue, TaskError, Timestamp, Wait,
+    };
+}

@@ -1,0 +1,20 @@
+//! An example bundle on the tokio adapter: DAG `interop`, the tasks the interop suite runs
+//! under the real Airflow supervisor (shared with the other async bundle).
+
+mod prelude {
+    pub use airflow_sdk_tokio::prelude::*;
+    pub use airflow_sdk_tokio::sdk;
+    pub type Handler = sdk::TaskHandler<airflow_sdk_tokio::TokioRuntime>;
+}
+
+#[path = "../../shared/async_tasks.rs"]
+mod tasks;
+
+use prelude::*;
+
+fn main() -> std::process::ExitCode {
+    Bundle::new("example-tokio-bundle")
+        .version(env!("CARGO_PKG_VERSION"))
+        .dag("interop", tasks::interop)
+        .serve()
+}
