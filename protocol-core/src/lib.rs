@@ -37,6 +37,9 @@
 
 pub mod bundle;
 pub mod frame;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod json;
 pub mod log;
 pub mod messages;

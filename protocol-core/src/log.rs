@@ -234,6 +234,8 @@ pub struct LogEncoder {
     // The user keys of the current line, as ranges of `names`, to rename repeats.
     names: String,
     keys: Vec<(usize, usize)>,
+    // Whether the current line has its `exception` key.
+    has_exception: bool,
 }
 
 impl LogEncoder {
@@ -254,6 +256,7 @@ impl LogEncoder {
         self.line.clear();
         self.names.clear();
         self.keys.clear();
+        self.has_exception = false;
         self.line.extend_from_slice(b"{\"timestamp\":\"");
         let mut text = String::with_capacity(32);
         timestamp
@@ -336,13 +339,20 @@ impl<'a> LogLine<'a> {
     }
 
     /// Adds an error chain as `exception`, in the shape of structlog's dict tracebacks: the
-    /// outermost error first, each cause after it.
+    /// outermost error first, each cause after it. A further chain on the same line is
+    /// written under a renamed key (`exception_`), like any repeated key.
     pub fn exception(&mut self, chain: &[ErrorLink<'_>]) -> &mut Self {
         if chain.is_empty() {
             return self;
         }
+        if self.encoder.has_exception {
+            self.key("exception");
+        } else {
+            self.encoder.has_exception = true;
+            self.encoder.line.extend_from_slice(b",\"exception\":");
+        }
         let line = &mut self.encoder.line;
-        line.extend_from_slice(b",\"exception\":[");
+        line.push(b'[');
         for (index, link) in chain.iter().enumerate() {
             if index > 0 {
                 line.push(b',');
@@ -391,4 +401,53 @@ impl std::fmt::Write for LineWriter<'_> {
 
 fn write_json_str(out: &mut Vec<u8>, text: &str) {
     serde_json::to_writer(out, text).expect("a string always encodes");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Found by the `log_encoder` fuzz target (corpus seed `seed-two-error-chains`): a second
+    // error chain on one line wrote a second `exception` key, and a JSON reader keeps only
+    // one of them.
+    #[test]
+    fn a_second_error_chain_gets_its_own_key() {
+        let mut encoder = LogEncoder::new();
+        let first = [ErrorLink {
+            type_name: "ValueError",
+            message: "first",
+        }];
+        let second = [ErrorLink {
+            type_name: "IoError",
+            message: "second",
+        }];
+        let mut line = encoder.begin(Timestamp::UNIX_EPOCH, Level::Error, "task", "failed");
+        line.exception(&first)
+            .str("exception", "a user field")
+            .exception(&second);
+        let text = std::str::from_utf8(line.finish()).unwrap();
+        // Top-level keys in order (serde_json keeps the order); a duplicate would collapse.
+        let value: JsonValue = serde_json::from_str(text).unwrap();
+        let keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .filter(|k| k.starts_with("exception"))
+            .collect();
+        assert_eq!(text.matches("\"exception\":").count(), 1, "{text}");
+        assert_eq!(keys, ["exception", "exception_", "exception__"], "{text}");
+        assert_eq!(value["exception"][0]["exc_value"], "first");
+        assert_eq!(value["exception_"], "a user field");
+        assert_eq!(value["exception__"][0]["exc_value"], "second");
+
+        // The next line starts afresh.
+        let line = encoder.begin(Timestamp::UNIX_EPOCH, Level::Info, "task", "again");
+        let text = std::str::from_utf8(line.finish()).unwrap().to_owned();
+        let mut line = encoder.begin(Timestamp::UNIX_EPOCH, Level::Info, "task", "again");
+        line.exception(&second);
+        let again = std::str::from_utf8(line.finish()).unwrap();
+        assert!(!text.contains("exception"));
+        assert!(again.contains("\"exception\":[") && !again.contains("exception_"));
+    }
 }

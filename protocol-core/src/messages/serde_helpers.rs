@@ -79,9 +79,9 @@ pub(crate) mod duration_secs {
         }
 
         fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-            Duration::try_from_secs_f64(v)
+            from_secs_f64(v)
                 .map(Some)
-                .map_err(|_| E::custom(format_args!("invalid duration {v} s")))
+                .ok_or_else(|| E::custom(format_args!("invalid duration {v} s")))
         }
 
         fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
@@ -124,7 +124,16 @@ pub(crate) mod duration_secs {
         if !any {
             return None;
         }
-        Duration::try_from_secs_f64(total).ok()
+        from_secs_f64(total)
+    }
+
+    /// A number of seconds as the supervisor reads it: pydantic turns it into a `timedelta`,
+    /// rounded to the nearest microsecond. (Kept at nanoseconds, the float's noise would
+    /// show: 146184155.674550 s would read as 146184155.674549997 s.)
+    fn from_secs_f64(secs: f64) -> Option<Duration> {
+        let exact = Duration::try_from_secs_f64(secs).ok()?;
+        let micros = (exact.subsec_nanos() + 500) / 1000;
+        Duration::from_secs(exact.as_secs()).checked_add(Duration::from_micros(u64::from(micros)))
     }
 
     #[cfg(test)]
@@ -142,6 +151,28 @@ pub(crate) mod duration_secs {
             for bad in ["", "P", "PT", "90S", "PT-1S", "P1Y", "PTxS"] {
                 assert_eq!(parse_iso8601(bad), None, "{bad}");
             }
+        }
+
+        // Found by the round-trip property (tests/prop_roundtrip.rs): a duration sent as
+        // float seconds came back with the float's nanosecond noise.
+        #[test]
+        fn seconds_are_read_to_the_microsecond_as_pydantic_reads_them() {
+            let sent = Duration::new(146_184_155, 674_550_000);
+            assert_eq!(from_secs_f64(sent.as_secs_f64()), Some(sent));
+            assert_eq!(
+                parse_iso8601("PT146184155.67455S"),
+                Some(sent),
+                "ISO 8601 text too"
+            );
+            // pydantic rounds half a microsecond up (2.5e-06 s reads as 3 µs).
+            assert_eq!(from_secs_f64(2.5e-6), Some(Duration::from_micros(3)));
+            assert_eq!(from_secs_f64(2.5e-7), Some(Duration::ZERO));
+            assert_eq!(
+                from_secs_f64(0.999_999_6),
+                Some(Duration::from_secs(1)),
+                "rounding carries into the seconds"
+            );
+            assert_eq!(from_secs_f64(-1.0), None);
         }
     }
 }
