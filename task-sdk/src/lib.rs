@@ -27,7 +27,7 @@ pub mod dispatch;
 pub mod error;
 pub mod execute;
 pub mod handler;
-mod local;
+pub mod local;
 pub mod logging;
 pub mod runtime;
 pub mod serve;

@@ -112,7 +112,7 @@ where
     }
 }
 
-fn run_for_supervisor(
+pub(crate) fn run_for_supervisor(
     comm: &str,
     logs: &str,
     stop_grace: Duration,

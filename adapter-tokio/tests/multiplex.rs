@@ -1,0 +1,83 @@
+//! Requests in flight together are routed by id: the local supervisor holds three reads and
+//! answers them last first, and each answer still reaches its own caller.
+
+use std::time::Duration;
+
+use airflow_sdk_tokio::prelude::*;
+use airflow_sdk_tokio::sdk::local::{self, AnswerOrder, LocalSupervisor};
+use airflow_sdk_tokio::sdk::protocol::ToSupervisor;
+
+async fn three_reads(ctx: TaskContext) -> Result<Vec<String>, TaskError> {
+    let (a, b, c) = tokio::join!(
+        ctx.get_variable("a"),
+        ctx.get_variable("b"),
+        ctx.get_variable("c")
+    );
+    Ok(vec![a?, b?, c?])
+}
+
+async fn never_answered(ctx: TaskContext) -> Result<String, TaskError> {
+    Ok(ctx.get_variable("a").await?)
+}
+
+fn supervisor(task: &str, order: AnswerOrder) -> LocalSupervisor {
+    let args = local::test_args("d", task);
+    let details = local::local_startup_details(&args).unwrap();
+    let mut store = local::LocalStore::default();
+    for (k, v) in [("a", "first"), ("b", "second"), ("c", "third")] {
+        store.variables.insert(k.into(), v.into());
+    }
+    LocalSupervisor::bind(details, store)
+        .unwrap()
+        .answer_order(order)
+}
+
+fn bundle() -> Bundle {
+    Bundle::new("t").dag("d", |dag| {
+        dag.task("three_reads", three_reads)
+            .task("never_answered", never_answered)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_in_reverse_order_reach_their_callers() {
+    let supervisor = supervisor("three_reads", AnswerOrder::ReversedBatches(3));
+    let launch = local::local_launch(&supervisor, Duration::from_secs(10)).unwrap();
+    let handle = supervisor.spawn(|_| {});
+    let outcome = airflow_sdk_tokio::run(&bundle(), launch).await.unwrap();
+    assert_eq!(outcome.protocol_error, None);
+    let report = handle.finish().unwrap();
+    let gets = report
+        .requests
+        .iter()
+        .filter(|r| matches!(r, ToSupervisor::GetVariable(_)))
+        .count();
+    assert_eq!(gets, 3);
+    let pushed = report.store.xcoms.values().next().cloned();
+    assert_eq!(
+        pushed,
+        Some(serde_json::json!(["first", "second", "third"]))
+    );
+    assert!(
+        matches!(report.terminal, Some(ToSupervisor::SucceedTask(_))),
+        "{:?}",
+        report.terminal
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_never_answered_times_out_and_the_task_fails() {
+    let supervisor = supervisor("never_answered", AnswerOrder::NeverAnswer);
+    let launch = local::local_launch(&supervisor, Duration::from_millis(300)).unwrap();
+    let handle = supervisor.spawn(|_| {});
+    let started = std::time::Instant::now();
+    let outcome = airflow_sdk_tokio::run(&bundle(), launch).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(outcome.state, airflow_sdk_tokio::sdk::FinalState::Failed);
+    let report = handle.finish().unwrap();
+    assert!(
+        matches!(report.terminal, Some(ToSupervisor::TaskState(_))),
+        "{:?}",
+        report.terminal
+    );
+}
