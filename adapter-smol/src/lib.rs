@@ -173,7 +173,7 @@ where
 
 enum Wake {
     Read(std::io::Result<usize>),
-    Request(Result<dispatch::Request, async_channel::RecvError>),
+    Request(Result<Box<dispatch::Request>, async_channel::RecvError>),
     Deadline,
 }
 
@@ -200,7 +200,7 @@ where
                 Wake::Read(stream.read(&mut buf).await)
             }
         };
-        let request = async { Wake::Request(requests.recv().await) };
+        let request = async { Wake::Request(requests.recv().await.map(Box::new)) };
         let timer = async {
             match deadline {
                 Some(at) => {
@@ -213,7 +213,7 @@ where
         match future::or(read, future::or(request, timer)).await {
             Wake::Read(Ok(0)) | Wake::Read(Err(_)) => dispatcher.handle_eof(Instant::now()),
             Wake::Read(Ok(n)) => dispatcher.handle_input(&buf[..n], Instant::now()),
-            Wake::Request(Ok(request)) => dispatcher.submit(request, Instant::now()),
+            Wake::Request(Ok(request)) => dispatcher.submit(*request, Instant::now()),
             Wake::Request(Err(_)) => return,
             Wake::Deadline => dispatcher.handle_timeout(Instant::now()),
         }

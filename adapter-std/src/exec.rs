@@ -54,6 +54,9 @@ impl<T> Future for Slot<T> {
     }
 }
 
+// Work and the slot for its result, taken by whichever thread runs it.
+type Job<T> = Mutex<Option<(Box<dyn FnOnce() -> T + Send>, Filler<T>)>>;
+
 /// Runs `work` on its own thread; the future resolves to its result. The task thread is
 /// named so panics and debuggers show it.
 pub(crate) fn spawn_thread<T: Send + 'static>(
@@ -62,7 +65,7 @@ pub(crate) fn spawn_thread<T: Send + 'static>(
     let (filler, slot) = slot();
     let job = Arc::new(Mutex::new(Some((work, filler))));
     let for_thread = job.clone();
-    let run = |job: &Mutex<Option<(Box<dyn FnOnce() -> T + Send>, Filler<T>)>>| {
+    let run = |job: &Job<T>| {
         let taken = job.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some((work, filler)) = taken {
             filler.fill(work());

@@ -84,14 +84,7 @@ pub struct LocalSupervisor {
 
 /// A local supervisor running on its threads.
 pub struct LocalHandle {
-    comm_thread: JoinHandle<
-        io::Result<(
-            LocalStore,
-            Vec<ToSupervisor>,
-            Option<ToSupervisor>,
-            Vec<String>,
-        )>,
-    >,
+    comm_thread: JoinHandle<io::Result<CommResult>>,
     logs_thread: JoinHandle<Vec<JsonMap>>,
     stop: Arc<AtomicBool>,
 }
@@ -271,17 +264,14 @@ fn serve_comm(
                         answer(&mut session, &mut store, &details, id, &body);
                         continue;
                     }
-                    match order {
-                        AnswerOrder::ReversedBatches(size) => {
-                            held.push((id, body));
-                            if held.len() >= size {
-                                while let Some((id, body)) = held.pop() {
-                                    answer(&mut session, &mut store, &details, id, &body);
-                                }
+                    // Under `NeverAnswer` the request is recorded and dropped.
+                    if let AnswerOrder::ReversedBatches(size) = order {
+                        held.push((id, body));
+                        if held.len() >= size {
+                            while let Some((id, body)) = held.pop() {
+                                answer(&mut session, &mut store, &details, id, &body);
                             }
                         }
-                        // Recorded, never answered.
-                        _ => {}
                     }
                 }
                 SupervisorEvent::Unanswerable { id, reason } => {
@@ -323,6 +313,8 @@ fn answer(
     }
 }
 
+// Built and sent at once, one at a time: not worth boxing.
+#[allow(clippy::large_enum_variant)]
 enum Answer {
     Empty,
     Body(ToTask),
@@ -800,8 +792,10 @@ pub(crate) fn run(
 /// empty override environment: for tests that drive an adapter's `run` in-process.
 pub fn local_launch(supervisor: &LocalSupervisor, request_timeout: Duration) -> io::Result<Launch> {
     let comm = TcpStream::connect(supervisor.comm_address()?)?;
-    let mut session = airflow_protocol::SessionConfig::default();
-    session.request_timeout = request_timeout;
+    let session = airflow_protocol::SessionConfig {
+        request_timeout,
+        ..Default::default()
+    };
     Ok(Launch {
         comm,
         session,
