@@ -709,9 +709,10 @@ fn print_line(line: &JsonMap) {
         }
     }
     if let Some(JsonValue::Array(chain)) = line.get("exception") {
-        for link in chain {
+        for (index, link) in chain.iter().enumerate() {
+            let how = if index == 0 { "error" } else { "caused by" };
             out.push_str(&format!(
-                "\n    caused by {}: {}",
+                "\n    {how} {}: {}",
                 link["exc_type"].as_str().unwrap_or(""),
                 link["exc_value"].as_str().unwrap_or("")
             ));

@@ -1,11 +1,16 @@
 //! An example bundle on the blocking std adapter.
 //!
-//! DAG `interop` holds one task per behaviour the interop suite checks under the real Airflow
+//! DAG `etl_std` is a realistic extract-transform-load (see `etl.rs`); `etl_failure_std`
+//! shows a failing task. DAG `interop` holds one task per behaviour the interop suite checks under the real Airflow
 //! supervisor; the same tasks exist in the tokio and smol example bundles.
 
 use std::time::Duration;
 
 use airflow_sdk_std::prelude::*;
+
+mod etl;
+#[path = "../../shared/etl_logic.rs"]
+mod etl_logic;
 use serde::{Deserialize, Serialize};
 
 fn main() -> std::process::ExitCode {
@@ -30,6 +35,8 @@ fn main() -> std::process::ExitCode {
                 .task("slow_request", slow_request)
                 .task("reschedule", reschedule)
         })
+        .dag("etl_std", etl::etl)
+        .dag("etl_failure_std", etl::etl_failure)
         .serve()
 }
 

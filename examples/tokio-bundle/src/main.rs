@@ -1,4 +1,5 @@
-//! An example bundle on the tokio adapter: DAG `interop`, the tasks the interop suite runs
+//! An example bundle on the tokio adapter: DAG `etl_tokio` (a realistic ETL), `etl_failure_tokio`,
+//! and DAG `interop`, the tasks the interop suite runs
 //! under the real Airflow supervisor (shared with the other async bundle).
 
 mod prelude {
@@ -7,6 +8,10 @@ mod prelude {
     pub type Handler = sdk::TaskHandler<airflow_sdk_tokio::TokioRuntime>;
 }
 
+#[path = "../../shared/async_etl.rs"]
+mod etl;
+#[path = "../../shared/etl_logic.rs"]
+mod etl_logic;
 #[path = "../../shared/async_tasks.rs"]
 mod tasks;
 
@@ -16,5 +21,7 @@ fn main() -> std::process::ExitCode {
     Bundle::new("example-tokio-bundle")
         .version(env!("CARGO_PKG_VERSION"))
         .dag("interop", tasks::interop)
+        .dag("etl_tokio", etl::etl)
+        .dag("etl_failure_tokio", etl::etl_failure)
         .serve()
 }
