@@ -59,13 +59,18 @@ pub fn python() -> Option<PathBuf> {
 
 /// Builds a workspace binary (once per process) and returns its path.
 pub fn binary(package: &str) -> PathBuf {
+    binary_named(package, package)
+}
+
+/// Builds package `package` (once per process) and returns the path of its binary `name`.
+pub fn binary_named(package: &str, name: &str) -> PathBuf {
     static BUILT: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
     let built = BUILT.get_or_init(|| Mutex::new(Vec::new()));
     let mut built = built.lock().unwrap_or_else(|p| p.into_inner());
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target"));
-    let path = target_dir.join("debug").join(package);
+    let path = target_dir.join("debug").join(name);
     if !built.iter().any(|p| p == package) {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = Command::new(cargo)
