@@ -16,7 +16,7 @@
 //! }
 //! ```
 //!
-//! The driver loop: one future owns the socket and a [`Dispatcher`](sdk::dispatch::Dispatcher)
+//! The driver loop: one future owns the socket and a [`sdk::dispatch::Dispatcher`]
 //! around the core's session, and waits for bytes, a request, or the session's deadline:
 //!
 //! ```text

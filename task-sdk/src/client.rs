@@ -55,7 +55,7 @@ pub enum AssetKey {
     Uri(String),
 }
 
-/// Where an XCom is read from. [`XComRef::new`] defaults to this run and an unmapped task.
+/// Where an XCom is read from. [`Client::xcom_ref`] builds one for this run, unmapped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct XComRef {
     /// The DAG id.

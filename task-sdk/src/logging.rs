@@ -4,7 +4,7 @@
 //! Lines are filtered by the levels in the environment, written by one background thread,
 //! buffered until the logs socket is connected, written to stderr instead if it cannot be,
 //! and flushed before the process exits. The line format is the core's
-//! [`LogEncoder`](airflow_protocol::log::LogEncoder), which the supervisor cannot choke on.
+//! [`airflow_protocol::log::LogEncoder`], which the supervisor cannot choke on.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
