@@ -10,6 +10,8 @@ group, even when something fails. The config:
     bundles      paths of packed bundle executables
     dags         paths of DAG files
     runs         [{"dag_id": ..., "run_id": ...}]
+    variables    {key: value}, created through the REST API before the runs
+    connections  {conn_id: {conn_type, host, schema, login, password, port, extra}}, likewise
     logs_of      [[dag_id, run_id, task_id]]: task logs to fetch (every try)
     xcoms_of     [[dag_id, run_id, task_id, key]]
     result_path  where to write the result (JSON)
@@ -162,6 +164,10 @@ try:
         return wanted <= present
 
     wait_for("the DAGs to be parsed", dags_ready, 120)
+    for key, value in config.get("variables", {}).items():
+        api("POST", "/variables", {"key": key, "value": value})
+    for conn_id, fields in config.get("connections", {}).items():
+        api("POST", "/connections", {"connection_id": conn_id, **fields})
     result["ready_after"] = time.monotonic() - started
     for run in config["runs"]:
         api("POST", f"/dags/{run['dag_id']}/dagRuns", {"dag_run_id": run["run_id"], "logical_date": None})
