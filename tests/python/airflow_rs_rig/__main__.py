@@ -13,9 +13,14 @@ Reads a scenario (JSON) on stdin and writes the result (JSON) to its `result_pat
     env              extra environment for the supervisor and so the bundle
     logging_level, namespace_levels   [logging] settings
     sigterm_after    seconds after the bundle starts to send it SIGTERM
+    coordinator      "command" (default): run `command` through the rig's CommandCoordinator;
+                     "executable": Airflow's own ExecutableCoordinator, which must find the
+                     bundle for dag_id under `executables_root` (a list of directories)
 
-The result: exit_code, final_state, calls (every Execution API request, with JSON bodies),
-logs (the task log lines, parsed), duration.
+The result: exit_code, final_state, error (what supervise_task raised, if anything), calls
+(every Execution API request, with JSON bodies), logs (the task log lines, parsed), duration,
+and with the executable coordinator, resolved_command: the command and schema version its
+bundle search chose.
 """
 
 from __future__ import annotations
@@ -42,6 +47,11 @@ os.environ.update(
         "AIRFLOW__SDK__COORDINATORS": json.dumps(
             {
                 "rust": {
+                    "classpath": "airflow.sdk.coordinators.executable.ExecutableCoordinator",
+                    "kwargs": {"executables_root": scenario["executables_root"], "task_startup_timeout": 10},
+                }
+                if scenario.get("coordinator") == "executable"
+                else {
                     "classpath": "airflow_rs_rig.coordinator.CommandCoordinator",
                     "kwargs": {"command": scenario["command"], "task_startup_timeout": 10},
                 }
@@ -62,6 +72,27 @@ from airflow.sdk.api.datamodels._generated import BundleInfo, TaskInstance  # no
 from airflow.sdk.execution_time.supervisor import supervise_task  # noqa: E402
 
 from airflow_rs_rig.coordinator import RESULTS  # noqa: E402
+
+resolved_commands: list = []
+if scenario.get("coordinator") == "executable":
+    # Airflow's ExecutableCoordinator runs unchanged; only its answers are recorded.
+    from airflow.sdk.coordinators.executable import ExecutableCoordinator  # noqa: E402
+
+    _build_command = ExecutableCoordinator._build_execute_task_command
+    _execute_task = ExecutableCoordinator.execute_task
+
+    def _recording_build_command(self, *, what):
+        command = _build_command(self, what=what)
+        resolved_commands.append(command)
+        return command
+
+    def _recording_execute_task(self, **kwargs):
+        result = _execute_task(self, **kwargs)
+        RESULTS.append(result)
+        return result
+
+    ExecutableCoordinator._build_execute_task_command = _recording_build_command
+    ExecutableCoordinator.execute_task = _recording_execute_task
 
 DAG_ID = scenario["dag_id"]
 TASK_ID = scenario["task_id"]
@@ -271,6 +302,7 @@ with open(scenario["result_path"], "w") as out:
         "variables": variables,
         "xcoms": [{"dag_id": k[0], "run_id": k[1], "task_id": k[2], "key": k[3], "map_index": k[4], "value": v} for k, v in xcoms.items()],
         "duration": duration,
+        "resolved_command": resolved_commands[-1] if resolved_commands else None,
     },
     out,
     default=str,
