@@ -341,9 +341,19 @@ impl BundleMetadata {
 }
 
 /// A YAML double-quoted scalar. YAML's double-quoted escapes are a superset of JSON's, so
-/// JSON string escaping is valid YAML; `/` is never escaped by serde_json.
+/// JSON escaping is valid YAML; DEL and the C1 controls, which JSON leaves alone but YAML
+/// loaders refuse unescaped, are escaped too.
 fn yaml_quote(text: &str) -> String {
-    serde_json::to_string(text).expect("a string always encodes")
+    let json = serde_json::to_string(text).expect("a string always encodes");
+    if !json.chars().any(|c| ('\u{7f}'..='\u{9f}').contains(&c)) {
+        return json;
+    }
+    json.chars()
+        .map(|c| match c {
+            '\u{7f}'..='\u{9f}' => format!("\\u{:04x}", u32::from(c)),
+            other => other.to_string(),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -370,6 +380,7 @@ mod tests {
             "{yaml}"
         );
         assert!(yaml.contains("  \"a\\\"b\":"), "{yaml}");
+        assert_eq!(yaml_quote("a\u{7f}b\u{85}"), "\"a\\u007fb\\u0085\"");
         assert!(yaml.contains("supervisor_schema_version: \"2026-06-16\""));
         let back = BundleMetadata::from_json(&bundle.metadata().to_json()).unwrap();
         assert_eq!(back, bundle.metadata());
