@@ -2,7 +2,7 @@
 //! world (async-std included).
 //!
 //! The connection is driven through `futures-io` traits and `async-io` timers, so the whole
-//! run is one future that any executor can poll: [`Serve::serve`] uses smol's `block_on`, and
+//! run is one future that any executor can poll: [`sdk::Serve::serve`] uses smol's `block_on`, and
 //! async-std users can call [`run`] from `async_std::task::block_on`.
 //!
 //! ```no_run
@@ -35,7 +35,6 @@
 #![warn(missing_docs)]
 
 use std::net::TcpStream;
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use airflow_protocol::{Reply, ToSupervisor};
@@ -94,33 +93,13 @@ pub type Client = sdk::Client<SmolRuntime>;
 /// A bundle of DAGs whose tasks are `async fn(TaskContext)` or `fn(&TaskContext)`.
 pub type Bundle = sdk::Bundle<sdk::TaskHandler<SmolRuntime>>;
 
-/// Runs bundles: `bundle.serve()` in `main`.
-pub trait Serve {
-    /// Parses the command line and does what it asks, polling the run with smol's
-    /// `block_on`. Returns the process exit status.
-    fn serve(self) -> ExitCode;
+impl sdk::Adapter for SmolRuntime {
+    // SIGTERM drops the task future at once, so no grace period is needed.
+    const STOP_GRACE: Duration = Duration::ZERO;
 
-    /// [`Serve::serve`] with explicit arguments, the first being the program name.
-    fn serve_args<I, T>(self, args: I) -> ExitCode
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<std::ffi::OsString> + Clone;
-}
-
-impl Serve for Bundle {
-    fn serve(self) -> ExitCode {
-        self.serve_args(std::env::args_os())
-    }
-
-    fn serve_args<I, T>(self, args: I) -> ExitCode
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<std::ffi::OsString> + Clone,
-    {
-        // SIGTERM drops the task future at once, so no grace period is needed.
-        sdk::serve::serve_args(&self, Duration::ZERO, args, |launch| {
-            async_io::block_on(run(&self, launch))
-        })
+    /// Polls the run with `async_io::block_on`, the reactor smol runs on.
+    fn run_blocking(bundle: &Bundle, launch: Launch) -> Result<RunOutcome, LaunchError> {
+        async_io::block_on(run(bundle, launch))
     }
 }
 
@@ -222,7 +201,8 @@ where
 
 /// Everything a task author needs: `use airflow_sdk_smol::prelude::*;`.
 pub mod prelude {
-    pub use crate::{Bundle, Client, Serve, TaskContext};
+    pub use crate::{Bundle, Client, TaskContext};
+    pub use airflow_task_sdk::Serve;
     pub use airflow_task_sdk::{
         ClientError, Connection, Defer, JsonValue, TaskError, Timestamp, Wait,
     };

@@ -27,7 +27,6 @@
 mod driver;
 mod exec;
 
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -93,31 +92,11 @@ pub type Client = sdk::Client<StdRuntime>;
 /// A bundle of DAGs whose tasks are plain functions `fn(&TaskContext) -> Result<T, E>`.
 pub type Bundle = sdk::Bundle<sdk::TaskHandler<StdRuntime>>;
 
-/// Runs bundles: `bundle.serve()` in `main`.
-pub trait Serve {
-    /// Parses the command line and does what it asks: run one task for the supervisor
-    /// (`--comm`/`--logs`), print metadata (`--airflow-metadata`), or run a task locally
-    /// (`test DAG TASK`). Returns the process exit status.
-    fn serve(self) -> ExitCode;
+impl sdk::Adapter for StdRuntime {
+    const STOP_GRACE: Duration = STOP_GRACE;
 
-    /// [`Serve::serve`] with explicit arguments, the first being the program name.
-    fn serve_args<I, T>(self, args: I) -> ExitCode
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<std::ffi::OsString> + Clone;
-}
-
-impl Serve for Bundle {
-    fn serve(self) -> ExitCode {
-        self.serve_args(std::env::args_os())
-    }
-
-    fn serve_args<I, T>(self, args: I) -> ExitCode
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<std::ffi::OsString> + Clone,
-    {
-        sdk::serve::serve_args(&self, STOP_GRACE, args, |launch| run(&self, launch))
+    fn run_blocking(bundle: &Bundle, launch: Launch) -> Result<RunOutcome, LaunchError> {
+        run(bundle, launch)
     }
 }
 
@@ -143,6 +122,7 @@ pub fn run(bundle: &Bundle, launch: Launch) -> Result<RunOutcome, LaunchError> {
 
 /// Everything a task author needs: `use airflow_sdk_std::prelude::*;`.
 pub mod prelude {
-    pub use crate::{Bundle, Client, Serve, TaskContext};
+    pub use crate::{Bundle, Client, TaskContext};
+    pub use airflow_task_sdk::Serve;
     pub use airflow_task_sdk::{ClientError, Connection, Defer, JsonValue, TaskError, Timestamp};
 }

@@ -32,7 +32,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use airflow_protocol::{Reply, ToSupervisor};
@@ -96,42 +95,22 @@ pub type Client = sdk::Client<TokioRuntime>;
 /// A bundle of DAGs whose tasks are `async fn(TaskContext)` or `fn(&TaskContext)`.
 pub type Bundle = sdk::Bundle<sdk::TaskHandler<TokioRuntime>>;
 
-/// Runs bundles: `bundle.serve()` in `main`.
-pub trait Serve {
-    /// Parses the command line and does what it asks, on a current-thread tokio runtime
-    /// built here. Returns the process exit status.
-    fn serve(self) -> ExitCode;
+impl sdk::Adapter for TokioRuntime {
+    // SIGTERM drops the task future at once, so no grace period is needed.
+    const STOP_GRACE: Duration = Duration::ZERO;
 
-    /// [`Serve::serve`] with explicit arguments, the first being the program name.
-    fn serve_args<I, T>(self, args: I) -> ExitCode
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<std::ffi::OsString> + Clone;
-}
-
-impl Serve for Bundle {
-    fn serve(self) -> ExitCode {
-        self.serve_args(std::env::args_os())
-    }
-
-    fn serve_args<I, T>(self, args: I) -> ExitCode
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<std::ffi::OsString> + Clone,
-    {
-        // SIGTERM drops the task future at once, so no grace period is needed.
-        sdk::serve::serve_args(&self, Duration::ZERO, args, |launch| {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| LaunchError(format!("cannot start the tokio runtime: {e}")))?;
-            runtime.block_on(run(&self, launch))
-        })
+    /// Builds a current-thread tokio runtime and runs the task on it.
+    fn run_blocking(bundle: &Bundle, launch: Launch) -> Result<RunOutcome, LaunchError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| LaunchError(format!("cannot start the tokio runtime: {e}")))?;
+        runtime.block_on(run(bundle, launch))
     }
 }
 
 /// Runs one task instance over a connected comm socket, on the current tokio runtime. Use
-/// it to serve from your own runtime instead of [`Serve::serve`].
+/// it to serve from your own runtime instead of [`sdk::Serve::serve`].
 pub async fn run(bundle: &Bundle, launch: Launch) -> Result<RunOutcome, LaunchError> {
     launch
         .comm
@@ -199,7 +178,8 @@ async fn drive(mut stream: TcpStream, mut dispatcher: Dispatcher, requests: Requ
 
 /// Everything a task author needs: `use airflow_sdk_tokio::prelude::*;`.
 pub mod prelude {
-    pub use crate::{Bundle, Client, Serve, TaskContext};
+    pub use crate::{Bundle, Client, TaskContext};
+    pub use airflow_task_sdk::Serve;
     pub use airflow_task_sdk::{
         ClientError, Connection, Defer, JsonValue, TaskError, Timestamp, Wait,
     };

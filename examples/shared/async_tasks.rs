@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::interop_support::{self, LoadFailed, WarehouseDown};
 use crate::prelude::*;
 
 /// Registers the `interop` DAG.
@@ -67,32 +68,6 @@ async fn load(ctx: TaskContext) -> Result<u32, TaskError> {
     ctx.xcom_push("row_count", &extracted.rows.len()).await?;
     tracing::info!(total, rows = extracted.rows.len(), "loaded");
     Ok(total)
-}
-
-#[derive(Debug)]
-struct WarehouseDown;
-
-impl std::fmt::Display for WarehouseDown {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("warehouse refused the connection")
-    }
-}
-
-impl std::error::Error for WarehouseDown {}
-
-#[derive(Debug)]
-struct LoadFailed(WarehouseDown);
-
-impl std::fmt::Display for LoadFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("loading the batch failed")
-    }
-}
-
-impl std::error::Error for LoadFailed {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
-    }
 }
 
 async fn fail(_ctx: TaskContext) -> Result<(), LoadFailed> {
@@ -170,35 +145,12 @@ async fn secrets(ctx: TaskContext) -> Result<(), TaskError> {
 }
 
 async fn log_levels(_ctx: TaskContext) -> Result<(), TaskError> {
-    tracing::trace!("a trace line");
-    tracing::debug!("a debug line");
-    tracing::info!("an info line");
-    tracing::warn!("a warning line");
-    tracing::error!("an error line");
-    tracing::debug!(target: "noisy::module", "a noisy debug line");
-    tracing::warn!(target: "noisy::module", "a noisy warning line");
-    log::info!(target: "example_log_target", "an info line from the log crate");
-    log::debug!(target: "example_log_target", "a debug line from the log crate");
+    interop_support::emit_log_levels();
     Ok(())
 }
 
 async fn log_fields(_ctx: TaskContext) -> Result<(), TaskError> {
-    tracing::info!(
-        msg = "user msg",
-        "target" = "user target",
-        "self" = "user self",
-        "level" = "user level",
-        "timestamp" = 7,
-        "logger" = "user logger",
-        "exception" = "user exception",
-        count = 3,
-        ratio = 0.5,
-        ok = true,
-        "fields that collide with reserved keys"
-    );
-    let span = tracing::info_span!("batch", batch_id = 42);
-    let _guard = span.enter();
-    tracing::info!(item = "a", "inside a span");
+    interop_support::emit_log_fields();
     Ok(())
 }
 

@@ -199,15 +199,41 @@ impl<R: Runtime> Client<R> {
     /// then registered with the supervisor's log masker first, because the supervisor never
     /// fetched it. A missing variable is [`ClientError::NotFound`].
     pub fn get_variable(&self, key: &str) -> R::Output<String> {
+        let (side, main) = self.variable_call(key);
+        self.call_with(side, main)
+    }
+
+    /// A variable's value parsed from JSON into `T`.
+    pub fn get_variable_json<T: DeserializeOwned + Send + 'static>(
+        &self,
+        key: &str,
+    ) -> R::Output<T> {
+        let key_owned = key.to_owned();
+        let (side, main) = self.variable_call(key);
+        self.call_with(
+            side,
+            main.and_then(move |text: String| {
+                let value: JsonValue = serde_json::from_str(&text).map_err(|e| {
+                    ClientError::Serde(format!("variable {key_owned:?} is not JSON: {e}"))
+                })?;
+                from_json(value, &format!("variable {key_owned:?}"))
+            }),
+        )
+    }
+
+    // Reading a variable: from the environment (masked first) or from the supervisor.
+    fn variable_call(&self, key: &str) -> (Vec<ToSupervisor>, Main<String>) {
         if let Some(value) = self.info.environment().variable(key) {
-            let mask = mask_request(&value);
-            return self.call_with(mask.into_iter().collect(), Main::Ready(Ok(value)));
+            return (
+                mask_request(&value).into_iter().collect(),
+                Main::Ready(Ok(value)),
+            );
         }
         let missing = ClientError::NotFound {
             kind: crate::error::NotFound::Variable,
             key: key.to_owned(),
         };
-        self.call(request!(
+        let main = request!(
             m::GetVariable {
                 key: key.to_owned()
             },
@@ -219,41 +245,8 @@ impl<R: Runtime> Client<R> {
                 // A variable without a value reads as missing, as in the other SDKs.
                 move |value: Option<String>| value.ok_or(missing)
             )
-        ))
-    }
-
-    /// A variable's value parsed from JSON into `T`.
-    pub fn get_variable_json<T: DeserializeOwned + Send + 'static>(
-        &self,
-        key: &str,
-    ) -> R::Output<T> {
-        let key_owned = key.to_owned();
-        let parse = move |text: String| -> Result<T, ClientError> {
-            let value: JsonValue = serde_json::from_str(&text).map_err(|e| {
-                ClientError::Serde(format!("variable {key_owned:?} is not JSON: {e}"))
-            })?;
-            from_json(value, &format!("variable {key_owned:?}"))
-        };
-        if let Some(value) = self.info.environment().variable(key) {
-            let mask = mask_request(&value);
-            return self.call_with(mask.into_iter().collect(), Main::Ready(parse(value)));
-        }
-        let missing = ClientError::NotFound {
-            kind: crate::error::NotFound::Variable,
-            key: key.to_owned(),
-        };
-        self.call(request!(
-            m::GetVariable {
-                key: key.to_owned()
-            },
-            chain(
-                expect("GetVariable", key.to_owned(), |body| match body {
-                    ToTask::VariableResult(v) => Some(v.value),
-                    _ => None,
-                }),
-                move |value: Option<String>| parse(value.ok_or(missing)?)
-            )
-        ))
+        );
+        (Vec::new(), main)
     }
 
     /// Creates or replaces a variable.

@@ -43,4 +43,4 @@ pub use error::{ClientError, Defer, NotFound, TaskError, TaskErrorKind};
 pub use execute::{execute, FinalState, RunLimits, RunOutcome, TaskReturn};
 pub use handler::{run_task, AsyncFn, BlockingFn, TaskHandler};
 pub use runtime::{BoxFuture, ExchangeError, Runtime};
-pub use serve::{serve, Launch, LaunchError};
+pub use serve::{serve, Adapter, Launch, LaunchError, Serve};

@@ -95,6 +95,21 @@ pub(crate) enum Main<T> {
     Request(ToSupervisor, Decode<T>),
 }
 
+impl<T: Send + 'static> Main<T> {
+    /// Turns the value, once there is one, into another.
+    pub(crate) fn and_then<U: Send + 'static>(
+        self,
+        then: impl FnOnce(T) -> Result<U, ClientError> + Send + 'static,
+    ) -> Main<U> {
+        match self {
+            Main::Ready(value) => Main::Ready(value.and_then(then)),
+            Main::Request(body, decode) => {
+                Main::Request(body, Box::new(move |reply| decode(reply).and_then(then)))
+            }
+        }
+    }
+}
+
 impl<T: Send + 'static> Call<T> {
     /// Runs the call over a runtime's exchange.
     pub(crate) async fn run<R: Runtime>(self, runtime: R) -> Result<T, ClientError> {

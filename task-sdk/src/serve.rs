@@ -15,7 +15,9 @@ use crate::cli::{self, Mode, TestArgs};
 use crate::connection::Environment;
 use crate::context::{Cancellation, TaskInfo};
 use crate::execute::{RunLimits, RunOutcome};
+use crate::handler::TaskHandler;
 use crate::logging::{self, LogSink};
+use crate::runtime::Runtime;
 
 /// How long dialling each supervisor socket may take. The supervisor is already listening
 /// when it starts the bundle, and gives up on it after `task_startup_timeout` (10 s).
@@ -45,6 +47,50 @@ impl Launch {
     /// The run's facts from the supervisor's `StartupDetails`.
     pub fn task_info(&self, details: StartupDetails) -> Arc<TaskInfo> {
         Arc::new(TaskInfo::new(details, self.env.clone()))
+    }
+}
+
+/// What an adapter adds to its [`Runtime`] to serve bundles: how to run one task over a
+/// connected comm socket, to the end.
+pub trait Adapter: Runtime {
+    /// After SIGTERM, how long a task may take to stop by itself before the run reports it
+    /// terminated (zero when the adapter can drop the task).
+    const STOP_GRACE: Duration;
+
+    /// Runs the task instance the supervisor sends over `launch`, blocking until it ends.
+    fn run_blocking(
+        bundle: &Bundle<TaskHandler<Self>>,
+        launch: Launch,
+    ) -> Result<RunOutcome, LaunchError>;
+}
+
+/// Runs bundles: `bundle.serve()` in `main`.
+pub trait Serve {
+    /// Parses the command line and does what it asks: run one task for the supervisor
+    /// (`--comm`/`--logs`), print metadata (`--airflow-metadata`), or run a task locally
+    /// (`test DAG TASK`). Returns the process exit status.
+    fn serve(self) -> ExitCode;
+
+    /// [`Serve::serve`] with explicit arguments, the first being the program name.
+    fn serve_args<I, T>(self, args: I) -> ExitCode
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone;
+}
+
+impl<R: Adapter> Serve for Bundle<TaskHandler<R>> {
+    fn serve(self) -> ExitCode {
+        self.serve_args(std::env::args_os())
+    }
+
+    fn serve_args<I, T>(self, args: I) -> ExitCode
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        serve_args(&self, R::STOP_GRACE, args, |launch| {
+            R::run_blocking(&self, launch)
+        })
     }
 }
 

@@ -11,6 +11,9 @@ use airflow_sdk_std::prelude::*;
 mod etl;
 #[path = "../../shared/etl_logic.rs"]
 mod etl_logic;
+#[path = "../../shared/interop_support.rs"]
+mod interop_support;
+use interop_support::{LoadFailed, WarehouseDown};
 use serde::{Deserialize, Serialize};
 
 fn main() -> std::process::ExitCode {
@@ -68,32 +71,6 @@ fn load(ctx: &TaskContext) -> Result<u32, TaskError> {
     ctx.xcom_push("row_count", &extracted.rows.len())?;
     tracing::info!(total, rows = extracted.rows.len(), "loaded");
     Ok(total)
-}
-
-#[derive(Debug)]
-struct WarehouseDown;
-
-impl std::fmt::Display for WarehouseDown {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("warehouse refused the connection")
-    }
-}
-
-impl std::error::Error for WarehouseDown {}
-
-#[derive(Debug)]
-struct LoadFailed(WarehouseDown);
-
-impl std::fmt::Display for LoadFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("loading the batch failed")
-    }
-}
-
-impl std::error::Error for LoadFailed {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
-    }
 }
 
 fn fail(_ctx: &TaskContext) -> Result<(), LoadFailed> {
@@ -172,35 +149,12 @@ fn secrets(ctx: &TaskContext) -> Result<(), TaskError> {
 }
 
 fn log_levels(_ctx: &TaskContext) -> Result<(), TaskError> {
-    tracing::trace!("a trace line");
-    tracing::debug!("a debug line");
-    tracing::info!("an info line");
-    tracing::warn!("a warning line");
-    tracing::error!("an error line");
-    tracing::debug!(target: "noisy::module", "a noisy debug line");
-    tracing::warn!(target: "noisy::module", "a noisy warning line");
-    log::info!(target: "example_log_target", "an info line from the log crate");
-    log::debug!(target: "example_log_target", "a debug line from the log crate");
+    interop_support::emit_log_levels();
     Ok(())
 }
 
 fn log_fields(_ctx: &TaskContext) -> Result<(), TaskError> {
-    tracing::info!(
-        msg = "user msg",
-        "target" = "user target",
-        "self" = "user self",
-        "level" = "user level",
-        "timestamp" = 7,
-        "logger" = "user logger",
-        "exception" = "user exception",
-        count = 3,
-        ratio = 0.5,
-        ok = true,
-        "fields that collide with reserved keys"
-    );
-    let span = tracing::info_span!("batch", batch_id = 42);
-    let _guard = span.enter();
-    tracing::info!(item = "a", "inside a span");
+    interop_support::emit_log_fields();
     Ok(())
 }
 

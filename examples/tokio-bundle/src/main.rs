@@ -12,6 +12,8 @@ mod prelude {
 mod etl;
 #[path = "../../shared/etl_logic.rs"]
 mod etl_logic;
+#[path = "../../shared/interop_support.rs"]
+mod interop_support;
 #[path = "../../shared/async_tasks.rs"]
 mod tasks;
 
