@@ -246,6 +246,46 @@ fn parse_envelope<'a>(
     min_len: usize,
     names: [&str; 2],
 ) -> Result<EnvelopeParts<'a>, EnvelopeError> {
+    match read_envelope(payload, min_len) {
+        Some(parts) => Ok(parts),
+        None => parse_envelope_reporting(payload, min_len, names),
+    }
+}
+
+// What `parse_envelope_reporting` does, without the errors: the same reads and checks, for
+// `None` exactly where it fails. Only the quick `Option` of this one is on the hot path.
+#[inline(always)]
+fn read_envelope(payload: &[u8], min_len: usize) -> Option<EnvelopeParts<'_>> {
+    let mut reader = Reader::new(payload);
+    let len = reader.array_len().ok()?;
+    if len < min_len {
+        return None;
+    }
+    let id = reader.int().ok()?;
+    let mut slots = [None, None];
+    for slot in slots.iter_mut().take(len - 1) {
+        if reader.eat_nil().ok()? {
+            continue;
+        }
+        if !matches!(reader.peek().ok()?, 0x80..=0x8f | 0xde | 0xdf) {
+            return None;
+        }
+        *slot = Some(reader.value_slice_within(wire::MAX_DEPTH).ok()?);
+    }
+    for _ in 3..len {
+        reader.skip_within(wire::MAX_DEPTH).ok()?;
+    }
+    (reader.remaining() == 0).then_some((id, slots))
+}
+
+// `parse_envelope`, reporting what is wrong.
+#[cold]
+#[inline(never)]
+fn parse_envelope_reporting<'a>(
+    payload: &'a [u8],
+    min_len: usize,
+    names: [&str; 2],
+) -> Result<EnvelopeParts<'a>, EnvelopeError> {
     let mut reader = Reader::new(payload);
     let len = reader.array_len().map_err(|e| match e {
         WireError::Unexpected { marker, .. } => EnvelopeError(format!(
@@ -280,12 +320,12 @@ fn parse_envelope<'a>(
         }
         *slot = Some(
             reader
-                .value_slice()
+                .value_slice_within(wire::MAX_DEPTH)
                 .map_err(|e| EnvelopeError(format!("{}: {e}", names[index])))?,
         );
     }
     for _ in 3..len {
-        reader.skip_value()?;
+        reader.skip_within(wire::MAX_DEPTH)?;
     }
     if reader.remaining() != 0 {
         return Err(EnvelopeError(format!(
@@ -361,7 +401,7 @@ pub fn encode_request(
             0x92
         });
         ser::write(out, &id, true)?;
-        ser::write(out, body, true)?;
+        ser::write_request(out, body)?;
         if let Some(carrier) = context_carrier {
             ser::write(out, carrier, true)?;
         }
@@ -452,6 +492,62 @@ fn write_frame(
 mod tests {
     use super::*;
     use crate::messages::GetVariable;
+
+    /// Every golden payload, with the length prefix taken off.
+    fn golden_payloads() -> Vec<Vec<u8>> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let mut payloads = Vec::new();
+        let mut dirs = vec![root];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "bin") {
+                    payloads.push(std::fs::read(&path).unwrap()[PREFIX_LEN..].to_vec());
+                }
+            }
+        }
+        assert!(payloads.len() > 100, "the golden frames are there");
+        payloads
+    }
+
+    #[test]
+    fn the_quick_envelope_reader_agrees_with_the_reporting_one() {
+        let names = ["body", "error"];
+        let agree = |payload: &[u8]| {
+            for min_len in [1, 2] {
+                let quick = read_envelope(payload, min_len);
+                let reporting = parse_envelope_reporting(payload, min_len, names);
+                match quick {
+                    Some(parts) => assert_eq!(reporting, Ok(parts), "{payload:02x?}"),
+                    None => assert!(reporting.is_err(), "{payload:02x?}"),
+                }
+            }
+        };
+        for payload in golden_payloads() {
+            for len in 0..=payload.len() {
+                agree(&payload[..len]);
+            }
+            let mut mutated = payload.clone();
+            let step = if payload.len() > 200 { 5 } else { 1 };
+            for pos in (0..payload.len()).step_by(step) {
+                for byte in [
+                    0x00, 0x80, 0x90, 0x91, 0x94, 0xa1, 0xc0, 0xc1, 0xcc, 0xdc, 0xff,
+                ] {
+                    mutated[pos] = byte;
+                    agree(&mutated);
+                }
+                mutated[pos] = payload[pos];
+            }
+            // Extra elements and bytes.
+            let mut longer = payload.clone();
+            longer[0] = 0x94;
+            longer.push(0x01);
+            agree(&longer);
+            agree(&[&payload[..], &[0xc0]].concat());
+        }
+    }
 
     fn frame(payload: &[u8]) -> Vec<u8> {
         let mut out = (payload.len() as u32).to_be_bytes().to_vec();

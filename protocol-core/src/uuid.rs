@@ -42,29 +42,29 @@ impl Uuid {
     /// Parses the hyphenated form (upper or lower case), the simple 32-digit form, and either
     /// wrapped in braces or prefixed with `urn:uuid:`, as Python's `uuid.UUID` does.
     pub fn parse(text: &str) -> Result<Self, UuidError> {
-        let err = || UuidError(text.to_owned());
-        let mut s = text.strip_prefix("urn:uuid:").unwrap_or(text);
-        if let Some(inner) = s.strip_prefix('{').and_then(|r| r.strip_suffix('}')) {
+        Self::parse_ascii(text.as_bytes()).ok_or_else(|| UuidError(text.to_owned()))
+    }
+
+    /// [`Uuid::parse`] of the bytes of a text, without allocating: `None` where `parse`
+    /// refuses. It refuses every byte that is not ASCII, so what it accepts is UTF-8.
+    pub(crate) fn parse_ascii(text: &[u8]) -> Option<Self> {
+        let mut s = text.strip_prefix(b"urn:uuid:").unwrap_or(text);
+        if let [b'{', inner @ .., b'}'] = s {
             s = inner;
         }
-        let b = s.as_bytes();
-        let hex: Vec<u8> = match b.len() {
-            32 => b.to_vec(),
-            36 if [8, 13, 18, 23].iter().all(|&i| b[i] == b'-') => {
-                b.iter().copied().filter(|&c| c != b'-').collect()
+        let mut digits = [0u8; 32];
+        match s.len() {
+            36 if s[8] == b'-' && s[13] == b'-' && s[18] == b'-' && s[23] == b'-' => {
+                digits[..8].copy_from_slice(&s[..8]);
+                digits[8..12].copy_from_slice(&s[9..13]);
+                digits[12..16].copy_from_slice(&s[14..18]);
+                digits[16..20].copy_from_slice(&s[19..23]);
+                digits[20..].copy_from_slice(&s[24..]);
             }
-            _ => return Err(err()),
-        };
-        if hex.len() != 32 {
-            return Err(err());
+            32 => digits.copy_from_slice(s),
+            _ => return None,
         }
-        let mut out = [0u8; 16];
-        for (i, pair) in hex.chunks_exact(2).enumerate() {
-            let hi = hex_value(pair[0]).ok_or_else(err)?;
-            let lo = hex_value(pair[1]).ok_or_else(err)?;
-            out[i] = hi << 4 | lo;
-        }
-        Ok(Self(out))
+        hex_bytes(&digits)
     }
 
     fn write_canonical(&self, out: &mut [u8; 36]) {
@@ -82,13 +82,44 @@ impl Uuid {
     }
 }
 
-fn hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
+/// The 16 bytes that 32 hex digits spell, or `None` if one is not a hex digit. (Kept out of
+/// line: inlined, its unrolled loop merges with the caller's two forms and runs out of
+/// registers.)
+#[inline(never)]
+fn hex_bytes(digits: &[u8; 32]) -> Option<Uuid> {
+    let mut out = [0u8; 16];
+    // Bit 8 marks a byte that is not a hex digit: one test of all values or-ed together
+    // finds any.
+    let mut invalid = 0u16;
+    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        let value = HIGH_NIBBLE[usize::from(pair[0])] | LOW_NIBBLE[usize::from(pair[1])];
+        invalid |= value;
+        *byte = value as u8;
     }
+    (invalid & 0x100 == 0).then_some(Uuid(out))
+}
+
+/// The value of each ASCII hex digit shifted into the high nibble, and 0x100 for every other
+/// byte.
+static HIGH_NIBBLE: [u16; 256] = nibble_table(4);
+
+/// The value of each ASCII hex digit, and 0x100 for every other byte.
+static LOW_NIBBLE: [u16; 256] = nibble_table(0);
+
+const fn nibble_table(shift: u32) -> [u16; 256] {
+    let mut table = [0x100u16; 256];
+    let mut d = 0;
+    while d < 16 {
+        let value = (d as u16) << shift;
+        if d < 10 {
+            table[b'0' as usize + d] = value;
+        } else {
+            table[b'a' as usize + d - 10] = value;
+            table[b'A' as usize + d - 10] = value;
+        }
+        d += 1;
+    }
+    table
 }
 
 impl fmt::Display for Uuid {
@@ -177,5 +208,72 @@ mod tests {
         ] {
             assert!(Uuid::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    /// The parser this one replaced, which collected the hex digits into a `Vec`.
+    fn reference_parse(text: &str) -> Result<Uuid, UuidError> {
+        let err = || UuidError(text.to_owned());
+        let mut s = text.strip_prefix("urn:uuid:").unwrap_or(text);
+        if let Some(inner) = s.strip_prefix('{').and_then(|r| r.strip_suffix('}')) {
+            s = inner;
+        }
+        let b = s.as_bytes();
+        let hex: Vec<u8> = match b.len() {
+            32 => b.to_vec(),
+            36 if [8, 13, 18, 23].iter().all(|&i| b[i] == b'-') => {
+                b.iter().copied().filter(|&c| c != b'-').collect()
+            }
+            _ => return Err(err()),
+        };
+        if hex.len() != 32 {
+            return Err(err());
+        }
+        let mut out = [0u8; 16];
+        for (i, pair) in hex.chunks_exact(2).enumerate() {
+            let digit = |c: u8| char::from(c).to_digit(16).map(|d| d as u8).ok_or_else(err);
+            out[i] = digit(pair[0])? << 4 | digit(pair[1])?;
+        }
+        Ok(Uuid(out))
+    }
+
+    #[test]
+    fn every_form_and_every_single_byte_change_parses_as_before() {
+        let forms = [
+            "01931b2c-0000-7000-8000-000000000001",
+            "0123456789ABCDEFabcdef0123456789",
+            "{0123456789ab-cdef-ABCD-EF01-23456789ab}",
+            "{01931b2c-0000-7000-8000-000000000001}",
+            "urn:uuid:01931b2c-0000-7000-8000-000000000001",
+            "urn:uuid:{01931b2c000070008000000000000001}",
+            "{01931b2c000070008000000000000001",
+            "01931b2c-0000-7000-8000-00000000-001",
+        ];
+        let bytes = [
+            b'0', b'9', b'a', b'f', b'A', b'F', b'g', b'G', b'-', b'{', b'}', b' ', 0xc3,
+        ];
+        for form in forms {
+            assert_eq!(Uuid::parse(form), reference_parse(form), "{form}");
+            for pos in 0..form.len() {
+                for &byte in &bytes {
+                    let mut changed = form.as_bytes().to_vec();
+                    changed[pos] = byte;
+                    match std::str::from_utf8(&changed) {
+                        Ok(text) => {
+                            assert_eq!(Uuid::parse(text), reference_parse(text), "{text}");
+                            assert_eq!(Uuid::parse_ascii(&changed), reference_parse(text).ok());
+                        }
+                        Err(_) => assert_eq!(Uuid::parse_ascii(&changed), None),
+                    }
+                }
+            }
+            for len in 0..form.len() {
+                assert_eq!(Uuid::parse(&form[..len]), reference_parse(&form[..len]));
+            }
+        }
+        let error = Uuid::parse("nope").unwrap_err().to_string();
+        assert_eq!(
+            error,
+            r#"not a UUID: "nope" (expected 8-4-4-4-12 hex digits)"#
+        );
     }
 }

@@ -51,6 +51,8 @@ pub(crate) enum Expected {
     Map,
     Integer,
     String,
+    Boolean,
+    Extension,
 }
 
 impl Expected {
@@ -60,6 +62,8 @@ impl Expected {
             Self::Map => "a map",
             Self::Integer => "an integer",
             Self::String => "a string",
+            Self::Boolean => "a boolean",
+            Self::Extension => "an extension",
         }
     }
 }
@@ -219,7 +223,7 @@ impl<'a> Reader<'a> {
 
     /// Reads a string's bytes, borrowed from the buffer, without checking that they are UTF-8.
     #[inline]
-    fn str_bytes(&mut self) -> Result<&'a [u8], WireError> {
+    pub(crate) fn str_bytes(&mut self) -> Result<&'a [u8], WireError> {
         let marker = self.peek()?;
         let len = match marker {
             0xa0..=0xbf => {
@@ -241,6 +245,37 @@ impl<'a> Reader<'a> {
             other => return Err(unexpected(Expected::String, other)),
         };
         self.take(len as usize)
+    }
+
+    /// Reads a boolean.
+    #[inline]
+    pub(crate) fn bool(&mut self) -> Result<bool, WireError> {
+        let marker = self.peek()?;
+        match marker {
+            0xc2 | 0xc3 => {
+                self.pos += 1;
+                Ok(marker == 0xc3)
+            }
+            other => Err(unexpected(Expected::Boolean, other)),
+        }
+    }
+
+    /// Reads an extension: its type and its payload, borrowed from the buffer.
+    #[inline]
+    pub(crate) fn ext(&mut self) -> Result<(i8, &'a [u8]), WireError> {
+        let marker = self.peek()?;
+        if !matches!(marker, 0xc7..=0xc9 | 0xd4..=0xd8) {
+            return Err(unexpected(Expected::Extension, marker));
+        }
+        self.pos += 1;
+        let len = match marker {
+            0xc7 => self.be(1)? as usize,
+            0xc8 => self.be(2)? as usize,
+            0xc9 => self.be(4)? as usize,
+            fixed => 1 << (fixed - 0xd4),
+        };
+        let ext_type = self.take(1)?[0] as i8;
+        Ok((ext_type, self.take(len)?))
     }
 
     /// Skips one whole value, iteratively; returns the deepest nesting seen inside it.
@@ -279,46 +314,10 @@ impl<'a> Reader<'a> {
         self.take(len).map(|_| ())
     }
 
-    /// Skips an array or a map and everything inside it, without recursion.
-    #[inline]
-    fn skip_container(&mut self, limit: usize) -> Result<usize, WireError> {
-        let start = self.pos;
-        if let Some(deepest) = self.skip_flat_container()? {
-            return Ok(deepest);
-        }
-        self.pos = start;
-        self.skip_nested_container(limit)
-    }
-
-    /// Skips a fixmap or fixarray of values that are not containers themselves, the common
-    /// case, without the bookkeeping of nesting. `None` (position undefined) for any other
-    /// container, which [`Reader::skip_nested_container`] then skips.
-    #[inline]
-    fn skip_flat_container(&mut self) -> Result<Option<usize>, WireError> {
-        let marker = self.peek()?;
-        let children = match marker {
-            0x80..=0x8f => 2 * usize::from(marker & 0x0f),
-            0x90..=0x9f => usize::from(marker & 0x0f),
-            _ => return Ok(None),
-        };
-        self.pos += 1;
-        for _ in 0..children {
-            let marker = self.peek()?;
-            match FIXED_SIZE[usize::from(marker)] {
-                0 if is_container(marker) => return Ok(None),
-                0 => self.skip_sized(marker)?,
-                size => {
-                    self.take(usize::from(size))?;
-                }
-            }
-        }
-        Ok(Some(1))
-    }
-
     /// Skips any array or map and everything inside it, without recursion. (Not inlined, so
     /// that its stack of counts is set up only when it runs.)
     #[inline(never)]
-    fn skip_nested_container(&mut self, limit: usize) -> Result<usize, WireError> {
+    fn skip_container(&mut self, limit: usize) -> Result<usize, WireError> {
         // `pending[d]` counts the values still to read at nesting depth `d` below the current
         // one; `left` counts them at the current depth, kept out of the array so that a run
         // of scalars costs a table lookup each.
@@ -386,11 +385,83 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Skips one value and returns the bytes it occupied.
+    /// Skips one value nested at most `limit` (≤ [`MAX_DEPTH`]) levels deep, with the outcome
+    /// and the end position of [`Reader::skip_value_within`], but without telling how deep it
+    /// nests, which lets most values be skipped in one quick pass.
     #[inline]
-    pub(crate) fn value_slice(&mut self) -> Result<&'a [u8], WireError> {
+    pub(crate) fn skip_within(&mut self, limit: usize) -> Result<(), WireError> {
         let start = self.pos;
-        self.skip_value()?;
+        if self.skip_counting(limit).is_none() {
+            self.pos = start;
+            self.skip_value_within(limit)?;
+        }
+        Ok(())
+    }
+
+    /// Skips one value with a single count of the values still to read in all the containers
+    /// open, and no stack. That cannot tell how deep the value nests, but a value of at most
+    /// `limit` containers nests at most `limit` deep. `None` (position undefined) for a value
+    /// with more containers and for any error: [`Reader::skip_value_within`] then decides.
+    #[inline]
+    fn skip_counting(&mut self, limit: usize) -> Option<()> {
+        // The position is kept in a local, not in `self`, so that it stays in a register.
+        let buf = self.buf;
+        let mut pos = self.pos;
+        let be = |at: usize, n: usize| -> Option<usize> {
+            let bytes = buf.get(at..at + n)?;
+            Some(bytes.iter().fold(0, |acc, &b| acc << 8 | usize::from(b)))
+        };
+        let mut left = 1usize;
+        let mut containers = 0usize;
+        while left > 0 {
+            left -= 1;
+            // Past the end, `get` fails, and so does the check after the loop: scalars are
+            // skipped without a bounds check of their own.
+            let marker = *buf.get(pos)?;
+            let size = FIXED_SIZE[usize::from(marker)];
+            if size != 0 {
+                pos += usize::from(size);
+                continue;
+            }
+            let (header, children) = match marker {
+                0x80..=0x8f => (1, 2 * usize::from(marker & 0x0f)),
+                0x90..=0x9f => (1, usize::from(marker & 0x0f)),
+                0xdc => (3, be(pos + 1, 2)?),
+                0xdd => (5, be(pos + 1, 4)?),
+                0xde => (3, 2 * be(pos + 1, 2)?),
+                0xdf => (5, be(pos + 1, 4)?.saturating_mul(2)),
+                // Strings and binary data of up to 255 bytes (UUIDs, for one).
+                0xc4 | 0xd9 => {
+                    pos += 2 + be(pos + 1, 1)?;
+                    continue;
+                }
+                _ => {
+                    let mut rest = Reader::at(buf, pos);
+                    rest.skip_sized(marker).ok()?;
+                    pos = rest.pos;
+                    continue;
+                }
+            };
+            pos += header;
+            containers += 1;
+            left = left.saturating_add(children);
+            // Every value needs at least one byte: refuse impossible counts at once.
+            if containers > limit || left > buf.len().saturating_sub(pos) {
+                return None;
+            }
+        }
+        if pos > buf.len() {
+            return None;
+        }
+        self.pos = pos;
+        Some(())
+    }
+
+    /// Skips one value nested at most `limit` levels deep and returns the bytes it occupied.
+    #[inline]
+    pub(crate) fn value_slice_within(&mut self, limit: usize) -> Result<&'a [u8], WireError> {
+        let start = self.pos;
+        self.skip_within(limit)?;
         Ok(&self.buf[start..self.pos])
     }
 }
@@ -425,7 +496,7 @@ fn is_container(marker: u8) -> bool {
 
 /// Whether `bytes` are UTF-8, with a quick answer for ASCII, which map keys nearly always are.
 #[inline]
-fn is_utf8(bytes: &[u8]) -> bool {
+pub(crate) fn is_utf8(bytes: &[u8]) -> bool {
     bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()
 }
 
@@ -477,10 +548,10 @@ fn scan_body_once(body: &[u8]) -> Result<Option<&[u8]>, WireError> {
                 }
             }
             _ => {
-                reader.skip_value_within(MAX_DEPTH - 1)?;
+                reader.skip_within(MAX_DEPTH - 1)?;
             }
         }
-        reader.skip_value_within(MAX_DEPTH - 1)?;
+        reader.skip_within(MAX_DEPTH - 1)?;
     }
     Ok(tag)
 }
@@ -587,6 +658,83 @@ mod tests {
                     assert_eq!(scan_body(&mutated), two_passes(&mutated), "{mutated:02x?}");
                 }
                 mutated[pos] = body[pos];
+            }
+        }
+    }
+
+    /// [`Reader::skip_within`] and the walk it stands for: the same outcome, and on success
+    /// the same end.
+    fn skip_agrees(bytes: &[u8]) {
+        for limit in [0, 1, 2, 3, MAX_DEPTH - 1, MAX_DEPTH] {
+            let mut quick = Reader::new(bytes);
+            let mut exact = Reader::new(bytes);
+            let outcome = (
+                quick.skip_within(limit),
+                exact.skip_value_within(limit).map(|_| ()),
+            );
+            assert_eq!(outcome.0, outcome.1, "limit {limit}: {bytes:02x?}");
+            if outcome.0.is_ok() {
+                assert_eq!(quick.position(), exact.position(), "{bytes:02x?}");
+            }
+        }
+    }
+
+    #[test]
+    fn skipping_without_a_stack_agrees_with_the_walk() {
+        let mut values: Vec<Vec<u8>> = crate::messages::golden::bodies()
+            .into_iter()
+            .map(|(_, _, body)| body)
+            .collect();
+        for depth in [1, 2, 3, 98, 99, 100, 101, 102] {
+            for open in [0x91, 0x81, 0xdc, 0xde] {
+                let mut value = Vec::new();
+                for _ in 0..depth {
+                    match open {
+                        0x81 => value.extend_from_slice(&[0x81, 0xa1, b'k']),
+                        0xdc => value.extend_from_slice(&[0xdc, 0x00, 0x01]),
+                        0xde => value.extend_from_slice(&[0xde, 0x00, 0x01, 0x01]),
+                        _ => value.push(open),
+                    }
+                }
+                value.push(0xc0);
+                values.push(value);
+            }
+        }
+        // Many containers side by side, few levels deep.
+        let mut wide = vec![0xdc, 0x00, 0xc8];
+        wide.extend(std::iter::repeat_n([0x91, 0x01], 200).flatten());
+        values.push(wide);
+        // Lengths of every width, strings, binary data and extensions.
+        for value in [
+            &[0xdd, 0xff, 0xff, 0xff, 0xff][..],
+            &[0xdf, 0x00, 0x00, 0x00, 0x01, 0x01, 0x02],
+            &[0xd9, 0x02, b'a', b'b', 0xc0],
+            &[0xda, 0x00, 0x01, b'a'],
+            &[0xdb, 0x00, 0x00, 0x00, 0x01, b'a'],
+            &[0xc4, 0x01, 0x00],
+            &[0xc5, 0x00, 0x01, 0x00],
+            &[0xc7, 0x01, 0xff, 0x00],
+            &[0xd8, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            &[0x92, 0xc1, 0x01],
+            &[0x82, 0xa1, b'a', 0x90, 0xa1, b'b', 0x80],
+        ] {
+            values.push(value.to_vec());
+        }
+        for value in values {
+            skip_agrees(&value);
+            for len in 0..value.len() {
+                skip_agrees(&value[..len]);
+            }
+            let step = if value.len() > 200 { 7 } else { 1 };
+            let mut mutated = value.clone();
+            for pos in (0..value.len()).step_by(step) {
+                for byte in [
+                    0x00, 0x81, 0x91, 0xa4, 0xc0, 0xc1, 0xc7, 0xd9, 0xdc, 0xdf, 0xff,
+                ] {
+                    mutated[pos] = byte;
+                    skip_agrees(&mutated);
+                }
+                mutated[pos] = value[pos];
             }
         }
     }

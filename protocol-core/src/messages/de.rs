@@ -27,20 +27,28 @@ use crate::wire::{self, Reader};
 /// Reads a `T` from the start of `input`, as `rmp_serde::from_slice` does (trailing bytes are
 /// not looked at).
 pub(crate) fn from_slice<'de, T: de::Deserialize<'de>>(input: &'de [u8]) -> Result<T, Error> {
-    T::deserialize(&mut Deserializer {
-        input,
-        pos: 0,
-        depth: MAX_DEPTH,
-    })
+    T::deserialize(&mut Deserializer::new(input))
 }
 
 /// rmp-serde's nesting budget: the 1024th nested container is refused.
 const MAX_DEPTH: u16 = 1024;
 
-struct Deserializer<'de> {
+/// The deserializer over one msgpack buffer; `&mut Deserializer` is the serde `Deserializer`.
+pub(crate) struct Deserializer<'de> {
     input: &'de [u8],
     pos: usize,
     depth: u16,
+}
+
+impl<'de> Deserializer<'de> {
+    /// A deserializer reading from the start of `input`, as `from_slice` does.
+    pub(crate) fn new(input: &'de [u8]) -> Self {
+        Self {
+            input,
+            pos: 0,
+            depth: MAX_DEPTH,
+        }
+    }
 }
 
 /// The head of a msgpack value: scalars whole, containers and extensions by length.
@@ -316,7 +324,7 @@ impl<'de> Deserializer<'de> {
         // that budget left, any value it accepts is one rmp-serde accepts too.
         if usize::from(self.depth) > 2 * wire::MAX_DEPTH {
             let mut reader = Reader::at(self.input, self.pos);
-            if reader.skip_value().is_ok() {
+            if reader.skip_within(wire::MAX_DEPTH).is_ok() {
                 self.pos = reader.position();
                 return Ok(());
             }

@@ -3,9 +3,12 @@
 //! [`ToSupervisor`] holds what the runtime sends, [`ToTask`] what the supervisor sends. A
 //! body is a msgpack map whose `type` key names the message. Decoding finds that key first
 //! and then reads the one struct it names, which is several times faster than serde's
-//! buffering of internally tagged enums.
+//! buffering of internally tagged enums. The largest and the most frequent bodies are read
+//! in a single pass by hand-written readers (`fast`), which leave anything unusual to that
+//! generic path.
 
 mod de;
+mod fast;
 mod models;
 mod requests;
 mod responses;
@@ -374,6 +377,11 @@ fn invalid(type_name: &str, error: rmp_serde::decode::Error) -> BodyError {
 impl ToSupervisor {
     /// Decodes a request body (a msgpack map with a `type` key).
     pub fn decode(body: &[u8]) -> Result<Self, BodyError> {
+        fast::to_supervisor(body, Self::decode_generic)
+    }
+
+    /// [`ToSupervisor::decode`] without its fast paths.
+    fn decode_generic(body: &[u8]) -> Result<Self, BodyError> {
         Self::decode_body(body, |tag| Err(BodyError::UnknownType(tag.to_owned())))
     }
 
@@ -443,6 +451,11 @@ impl ToTask {
     /// Decodes a response body. A `type` this schema does not know reads as
     /// [`ToTask::Unknown`]; a known type whose fields do not fit is an error.
     pub fn decode(body: &[u8]) -> Result<Self, BodyError> {
+        fast::to_task(body, Self::decode_generic)
+    }
+
+    /// [`ToTask::decode`] without its fast paths.
+    fn decode_generic(body: &[u8]) -> Result<Self, BodyError> {
         Self::decode_body(body, |tag| {
             Ok(ToTask::Unknown {
                 type_name: tag.to_owned(),

@@ -43,6 +43,14 @@ macro_rules! string_enum {
                 }
             }
 
+            /// The known value whose wire text is `bytes`, if there is one; for readers
+            /// that have not checked the bytes to be UTF-8 (known texts are).
+            #[allow(dead_code)]
+            pub(crate) fn known_from_wire(bytes: &[u8]) -> Option<Self> {
+                $( if bytes == $text.as_bytes() { return Some($name::$variant); } )+
+                None
+            }
+
             /// Whether this is a value of the schema (not `Unknown`).
             pub fn is_known(&self) -> bool {
                 !matches!(self, $name::Unknown(_))

@@ -11,6 +11,8 @@
 use rmp_serde::encode::Error;
 use serde::ser::{self, Serialize};
 
+use super::{GetVariable, SucceedTask, ToSupervisor};
+
 /// Appends `value` to `out` as msgpack, structs as maps. With `human_readable`, types that
 /// ask (timestamps) write their text form.
 pub(crate) fn write<T: Serialize + ?Sized>(
@@ -22,6 +24,59 @@ pub(crate) fn write<T: Serialize + ?Sized>(
         out,
         human_readable,
     })
+}
+
+/// Appends a request body as [`write`] appends it human-readable. The requests a task sends
+/// most are written by hand: `SucceedTask`, which ends every successful task, and
+/// `GetVariable`. Their map header, `type` and keys are then a few constant bytes, without
+/// serde's machinery for internally tagged enums; their values are written as serde writes
+/// them. The tests check the bytes against serde's.
+pub(crate) fn write_request(out: &mut Vec<u8>, body: &ToSupervisor) -> Result<(), Error> {
+    match body {
+        ToSupervisor::SucceedTask(task) => write_succeed_task(out, task),
+        ToSupervisor::GetVariable(GetVariable { key }) => {
+            // {"type": "GetVariable", "key": …}
+            out.extend_from_slice(b"\x82\xa4type\xabGetVariable\xa3key");
+            Serializer {
+                out,
+                human_readable: true,
+            }
+            .str(key);
+            Ok(())
+        }
+        other => write(out, other, true),
+    }
+}
+
+fn write_succeed_task(out: &mut Vec<u8>, task: &SucceedTask) -> Result<(), Error> {
+    // Taken apart, so that a field added to the struct cannot be left out here.
+    let SucceedTask {
+        end_date,
+        task_outlets,
+        outlet_events,
+        rendered_map_index,
+    } = task;
+    // {"type": "SucceedTask", "end_date": …, "task_outlets": […], "outlet_events": […]
+    // (, "rendered_map_index": …)}
+    out.push(0x84 + u8::from(rendered_map_index.is_some()));
+    out.extend_from_slice(b"\xa4type\xabSucceedTask\xa8end_date");
+    // The text of a timestamp is always shorter than 32 bytes: a fixstr.
+    let text = end_date.rfc3339_text();
+    out.push(0xa0 | text.as_bytes().len() as u8);
+    out.extend_from_slice(text.as_bytes());
+    let mut ser = Serializer {
+        out,
+        human_readable: true,
+    };
+    ser.out.extend_from_slice(b"\xactask_outlets");
+    ser.seq(task_outlets)?;
+    ser.out.extend_from_slice(b"\xadoutlet_events");
+    ser.seq(outlet_events)?;
+    if let Some(label) = rendered_map_index {
+        ser.out.extend_from_slice(b"\xb2rendered_map_index");
+        ser.str(label);
+    }
+    Ok(())
 }
 
 pub(crate) struct Serializer<'a> {
@@ -116,6 +171,16 @@ impl Serializer<'_> {
         self.out.reserve(5 + v.len());
         self.str_header(v.len());
         self.out.extend_from_slice(v.as_bytes());
+    }
+
+    /// A list, as serde writes it; an empty one is a single byte.
+    #[inline]
+    fn seq<T: Serialize>(&mut self, items: &[T]) -> Result<(), Error> {
+        if items.is_empty() {
+            self.array_header(0);
+            return Ok(());
+        }
+        items.serialize(self)
     }
 }
 
@@ -355,6 +420,7 @@ impl<'a, 'b> ser::Serializer for &'a mut Serializer<'b> {
         Ok(Direct { ser: self })
     }
 
+    #[inline]
     fn collect_seq<I>(self, iter: I) -> Result<(), Error>
     where
         I: IntoIterator,
@@ -757,6 +823,53 @@ mod tests {
         ] {
             same(&t);
             same(&Some(t));
+        }
+    }
+
+    #[test]
+    fn requests_written_by_hand_are_written_as_serde_writes_them() {
+        use crate::messages::{AssetProfile, GetVariable, SucceedTask};
+        let mut requests: Vec<ToSupervisor> = golden::bodies()
+            .into_iter()
+            .filter(|(_, to_supervisor, _)| *to_supervisor)
+            .map(|(_, _, body)| ToSupervisor::decode(&body).unwrap())
+            .collect();
+        for key in [
+            "",
+            "x",
+            "é",
+            &"k".repeat(31),
+            &"k".repeat(32),
+            &"k".repeat(300),
+        ] {
+            requests.push(ToSupervisor::GetVariable(GetVariable {
+                key: key.to_owned(),
+            }));
+        }
+        let profile = AssetProfile {
+            name: Some("asset".into()),
+            uri: Some("s3://bucket/key".into()),
+            profile_type: "Asset".into(),
+        };
+        let event = json!({"asset": {"name": "asset"}, "extra": {"n": 1}});
+        for (secs, nanos) in [(1_735_689_605, 0), (-1, 123_456_000), (253_402_300_799, 1)] {
+            for label in [None, Some(""), Some("label"), Some(&*"l".repeat(40))] {
+                for (outlets, events) in [(0, 0), (1, 0), (2, 3)] {
+                    requests.push(ToSupervisor::SucceedTask(SucceedTask {
+                        end_date: Timestamp::from_unix(secs, nanos).unwrap(),
+                        task_outlets: vec![profile.clone(); outlets],
+                        outlet_events: vec![event.as_object().unwrap().clone(); events],
+                        rendered_map_index: label.map(str::to_owned),
+                    }));
+                }
+            }
+        }
+        for request in &requests {
+            let mut ours = vec![1, 2, 3];
+            super::write_request(&mut ours, request).unwrap();
+            let mut theirs = vec![1, 2, 3];
+            write(&mut theirs, request, true).unwrap();
+            assert_eq!(ours, theirs, "{request:?}");
         }
     }
 
