@@ -8,6 +8,8 @@
 //! * `decode/get_variable`: a `GetVariable` request as the supervisor side reads it
 //!   (`parse_request` + `ToSupervisor::decode`);
 //! * `encode/get_variable`, `encode/succeed_task`: `encode_request` into a reused buffer;
+//! * `part/*`: the envelopes of the two decoded frames alone, and the allocation, copy,
+//!   UTF-8 check and drop of the `String` a `GetVariable` owns;
 //! * `stream/*`: 10,000 response frames (a mix of every recorded answer) fed in 1 B, 7 B,
 //!   4 KiB and 64 KiB chunks, to `FrameDecoder` alone (framing only) and to a `TaskSession`
 //!   with 10,000 pending requests (framing, envelope, body decode, reply matching, events).
@@ -125,6 +127,26 @@ fn decode_benches(c: &mut Criterion) {
     });
     group.bench_function("get_variable", |b| {
         b.iter(|| decode_get_variable(black_box(&get_variable)))
+    });
+    group.finish();
+}
+
+/// Parts of the headline operations, and the cost of the one `String` a `GetVariable` owns,
+/// to show where their time goes (no targets).
+fn part_benches(c: &mut Criterion) {
+    let startup = payload("to_task/StartupDetails.bin");
+    let get_variable = payload("to_supervisor/GetVariable.bin");
+    let mut group = c.benchmark_group("part");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("startup_details_envelope", |b| {
+        b.iter(|| frame::parse_response(black_box(&startup)).unwrap())
+    });
+    group.bench_function("get_variable_envelope", |b| {
+        b.iter(|| frame::parse_request(black_box(&get_variable)).unwrap())
+    });
+    // Allocation, copy, UTF-8 check and drop of the 8-byte key.
+    group.bench_function("owned_key", |b| {
+        b.iter(|| String::from_utf8(black_box(&b"greeting"[..]).to_vec()).unwrap())
     });
     group.finish();
 }
@@ -263,7 +285,13 @@ fn started_session(startup: &[u8]) -> (TaskSession, Instant) {
     (session, now)
 }
 
-criterion_group!(benches, decode_benches, encode_benches, stream_benches);
+criterion_group!(
+    benches,
+    decode_benches,
+    encode_benches,
+    part_benches,
+    stream_benches
+);
 
 fn main() {
     if let Ok(op) = std::env::var("CODEC_BENCH_REPEAT") {
@@ -292,7 +320,15 @@ const TARGETS: [(&str, f64); 4] = [
     ("encode/succeed_task", 30.0),
 ];
 
-/// Prints this run's medians next to the targets, and the stream throughputs.
+/// The parts of the headline operations (`part_benches`).
+const PARTS: [&str; 3] = [
+    "part/startup_details_envelope",
+    "part/get_variable_envelope",
+    "part/owned_key",
+];
+
+/// Prints this run's medians next to the targets, those of the parts, and the stream
+/// throughputs.
 fn summary(started: SystemTime) {
     println!(
         "\n{:<34} {:>12} {:>22} {:>8} {:>10}",
@@ -309,6 +345,17 @@ fn summary(started: SystemTime) {
             e.mad,
             target,
             if e.median <= target { "met" } else { "MISSED" }
+        );
+    }
+    for id in PARTS {
+        let Some(e) = rust_estimate(id, started) else {
+            continue;
+        };
+        println!(
+            "{id:<34} {:>9.1} ns {:>22} {:>5.1} ns",
+            e.median,
+            format!("[{:.1}, {:.1}]", e.low, e.high),
+            e.mad,
         );
     }
     let mut streams: Vec<String> = CHUNKS
@@ -336,7 +383,7 @@ fn summary(started: SystemTime) {
     }
 }
 
-/// Runs one headline operation `CODEC_BENCH_ITERS` times (default 10,000) and nothing else,
+/// Runs one headline operation (or part) `CODEC_BENCH_ITERS` times (default 10,000) and nothing else,
 /// for instruction counting: `benches/instructions.sh` runs this under callgrind with two
 /// counts and reports the difference per operation, which excludes setup and start-up.
 fn repeat_op(op: &str) {
@@ -361,6 +408,15 @@ fn repeat_op(op: &str) {
         }),
         "encode/succeed_task" => repeat(iters, || {
             black_box(encode_into(&mut out, black_box(&succeed_task)));
+        }),
+        "part/startup_details_envelope" => repeat(iters, || {
+            black_box(frame::parse_response(black_box(&startup)).unwrap());
+        }),
+        "part/get_variable_envelope" => repeat(iters, || {
+            black_box(frame::parse_request(black_box(&get_variable_frame)).unwrap());
+        }),
+        "part/owned_key" => repeat(iters, || {
+            black_box(String::from_utf8(black_box(&b"greeting"[..]).to_vec()).unwrap());
         }),
         other => panic!("unknown CODEC_BENCH_REPEAT operation {other:?}"),
     }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Instruction counts of the four headline codec operations, with callgrind (valgrind), which is
+# Instruction counts of the four headline codec operations and their parts, with callgrind (valgrind), which is
 # deterministic where wall time on a shared machine is not. Each operation runs N1 and N2 times
 # in the `codec` bench binary (CODEC_BENCH_REPEAT); (I(N2) - I(N1)) / (N2 - N1) is the count per
 # operation, free of process start-up, fixture loading and warm-up.
@@ -23,9 +23,10 @@ count() {
   sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$out"
   rm -f "$out"
 }
-printf '%-24s %14s\n' "operation" "instructions"
-for op in decode/startup_details decode/get_variable encode/get_variable encode/succeed_task; do
+printf '%-32s %14s\n' "operation" "instructions"
+for op in decode/startup_details decode/get_variable encode/get_variable encode/succeed_task \
+  part/startup_details_envelope part/get_variable_envelope part/owned_key; do
   a="$(count "$op" "$n1")"
   b="$(count "$op" "$n2")"
-  printf '%-24s %14.1f\n' "$op" "$(echo "($b - $a) / ($n2 - $n1)" | bc -l)"
+  printf '%-32s %14.1f\n' "$op" "$(echo "($b - $a) / ($n2 - $n1)" | bc -l)"
 done
