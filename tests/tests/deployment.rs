@@ -35,7 +35,13 @@ fn pack(package: &str, out_dir: &Path) -> PathBuf {
 fn log_text(result: &Value, key: &str) -> String {
     result["logs"][key]
         .as_array()
-        .map(|lines| lines.iter().map(Value::to_string).collect::<Vec<_>>().join("\n"))
+        .map(|lines| {
+            lines
+                .iter()
+                .map(Value::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
         .unwrap_or_default()
 }
 
@@ -97,21 +103,36 @@ fn etl_succeeds_and_failures_fail_in_a_real_deployment() {
         .unwrap_or_else(|e| panic!("the harness wrote no result ({e}); status {status}"));
     let result: Value = serde_json::from_str(&text).unwrap();
     let dump = serde_json::to_string_pretty(&result).unwrap();
-    assert!(result["leftover"].as_array().is_some_and(Vec::is_empty), "components left running\n{dump}");
+    assert!(
+        result["leftover"].as_array().is_some_and(Vec::is_empty),
+        "components left running\n{dump}"
+    );
     assert!(result["error"].is_null(), "the deployment failed\n{dump}");
 
     for adapter in ADAPTERS {
         let etl = &result["runs"][format!("etl_{adapter}")];
         assert_eq!(etl["state"], "success", "etl_{adapter}\n{dump}");
         for task in ["extract", "transform", "load", "check"] {
-            assert_eq!(etl["tasks"][task]["state"], "success", "etl_{adapter}.{task}\n{dump}");
+            assert_eq!(
+                etl["tasks"][task]["state"], "success",
+                "etl_{adapter}.{task}\n{dump}"
+            );
         }
         assert_eq!(etl["tasks"]["load"]["queue"], "rust");
         let report = &result["xcoms"][format!("etl_{adapter}.load.return_value")];
         assert_eq!(report["rows"], 3, "{dump}");
-        assert!(report["table"].as_str().is_some_and(|t| t.ends_with(".region_totals")), "{dump}");
+        assert!(
+            report["table"]
+                .as_str()
+                .is_some_and(|t| t.ends_with(".region_totals")),
+            "{dump}"
+        );
         // The Python task read the Rust task's XCom and returned what it checked.
-        assert_eq!(result["xcoms"][format!("etl_{adapter}.check.return_value")], 3, "{dump}");
+        assert_eq!(
+            result["xcoms"][format!("etl_{adapter}.check.return_value")],
+            3,
+            "{dump}"
+        );
         // The Rust task's own log lines, as the UI serves them.
         let extract_log = log_text(&result, &format!("etl_{adapter}.extract.1"));
         assert!(extract_log.contains("extracted orders"), "{extract_log}");
@@ -123,8 +144,14 @@ fn etl_succeeds_and_failures_fail_in_a_real_deployment() {
         assert_eq!(failure["state"], "failed", "etl_failure_{adapter}\n{dump}");
         assert_eq!(failure["tasks"]["load"]["state"], "failed");
         let failure_log = log_text(&result, &format!("etl_failure_{adapter}.load.1"));
-        assert!(failure_log.contains("loading public.region_totals failed"), "{failure_log}");
-        assert!(failure_log.contains("rejected the credentials"), "{failure_log}");
+        assert!(
+            failure_log.contains("loading public.region_totals failed"),
+            "{failure_log}"
+        );
+        assert!(
+            failure_log.contains("rejected the credentials"),
+            "{failure_log}"
+        );
     }
     let _ = std::fs::remove_dir_all(&work);
 }
