@@ -192,7 +192,14 @@ where
         match future::or(read, future::or(request, timer)).await {
             Wake::Read(Ok(0)) | Wake::Read(Err(_)) => dispatcher.handle_eof(Instant::now()),
             Wake::Read(Ok(n)) => dispatcher.handle_input(&buf[..n], Instant::now()),
-            Wake::Request(Ok(request)) => dispatcher.submit(*request, Instant::now()),
+            Wake::Request(Ok(request)) => {
+                let now = Instant::now();
+                dispatcher.submit(*request, now);
+                // Requests already queued go out in the same write.
+                while let Ok(request) = requests.try_recv() {
+                    dispatcher.submit(request, now);
+                }
+            }
             Wake::Request(Err(_)) => return,
             Wake::Deadline => dispatcher.handle_timeout(Instant::now()),
         }

@@ -17,10 +17,11 @@
 //! }
 //! ```
 //!
-//! The driver loop, in [`driver`](self) terms: a reader thread feeds received bytes to the
-//! core's `TaskSession`; a caller sends under the session lock, writes
-//! `session.transmit()`, and waits on a condition variable until its reply event arrives or
-//! the session's `poll_timeout()` passes, when it calls `handle_timeout`.
+//! The driver loop, in [`driver`](self) terms: a caller sends under the session lock, writes
+//! `session.transmit()`, and then reads the socket itself, feeding the core's `TaskSession`
+//! until its reply event arrives; reads end at the session's `poll_timeout()`, when it calls
+//! `handle_timeout`. While one thread reads, other waiting threads sleep on a condition
+//! variable and are woken when it has fed the session.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -168,7 +168,14 @@ async fn drive(mut stream: TcpStream, mut dispatcher: Dispatcher, requests: Requ
                 Ok(n) => dispatcher.handle_input(&buf[..n], Instant::now()),
             },
             request = requests.recv() => match request {
-                Ok(request) => dispatcher.submit(request, Instant::now()),
+                Ok(request) => {
+                    let now = Instant::now();
+                    dispatcher.submit(request, now);
+                    // Requests already queued go out in the same write.
+                    while let Ok(request) = requests.try_recv() {
+                        dispatcher.submit(request, now);
+                    }
+                }
                 Err(_) => return,
             },
             () = sleep, if deadline.is_some() => dispatcher.handle_timeout(Instant::now()),

@@ -30,6 +30,8 @@ pub fn interop(dag: sdk::DagBuilder<Handler>) -> sdk::DagBuilder<Handler> {
         .task("reschedule", reschedule)
         .task("join_variables", join_variables)
         .task("blocking_extract", blocking_extract)
+        .task("bench_small", bench_small)
+        .task("bench_round_trips", bench_round_trips)
 }
 
 /// What `extract` returns and `load` reads.
@@ -178,4 +180,25 @@ async fn join_variables(ctx: TaskContext) -> Result<Vec<String>, TaskError> {
     )
     .await;
     Ok(vec![a?, b?, c?])
+}
+
+// `scripts/bench`: one variable read, its value pushed as XCom `return_value`.
+async fn bench_small(ctx: TaskContext) -> Result<String, TaskError> {
+    Ok(ctx.get_variable("bench_value").await?)
+}
+
+// `scripts/bench`: times `bench_requests` variable reads, one at a time (nanoseconds each).
+async fn bench_round_trips(ctx: TaskContext) -> Result<Vec<u64>, TaskError> {
+    let n: usize = ctx
+        .get_variable("bench_requests")
+        .await?
+        .parse()
+        .map_err(TaskError::failure)?;
+    let mut nanos = Vec::with_capacity(n);
+    for _ in 0..n {
+        let start = std::time::Instant::now();
+        ctx.get_variable("bench_value").await?;
+        nanos.push(start.elapsed().as_nanos() as u64);
+    }
+    Ok(nanos)
 }

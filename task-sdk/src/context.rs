@@ -162,7 +162,16 @@ pub struct Cancellation {
 #[derive(Default)]
 struct CancellationInner {
     cancelled: AtomicBool,
-    wakers: Mutex<Vec<Waker>>,
+    wakers: Mutex<Wakers>,
+}
+
+// The waker of each pending `Cancelled` future, under a key of its own: one entry per future,
+// however often it is polled. (`Waker::will_wake` cannot tell: tokio's `block_on` waker and
+// its clones have different vtables, so it never recognises its own clone.)
+#[derive(Default)]
+struct Wakers {
+    next_key: u64,
+    entries: Vec<(u64, Waker)>,
 }
 
 impl Cancellation {
@@ -174,9 +183,15 @@ impl Cancellation {
     /// Sets the flag and wakes everything waiting on [`Cancellation::cancelled`].
     pub fn cancel(&self) {
         self.inner.cancelled.store(true, Ordering::SeqCst);
-        let wakers =
-            std::mem::take(&mut *self.inner.wakers.lock().unwrap_or_else(|p| p.into_inner()));
-        for waker in wakers {
+        let wakers = std::mem::take(
+            &mut self
+                .inner
+                .wakers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entries,
+        );
+        for (_, waker) in wakers {
             waker.wake();
         }
     }
@@ -190,6 +205,7 @@ impl Cancellation {
     pub fn cancelled(&self) -> Cancelled {
         Cancelled {
             cancellation: self.clone(),
+            key: None,
         }
     }
 }
@@ -206,13 +222,16 @@ impl std::fmt::Debug for Cancellation {
 #[derive(Debug)]
 pub struct Cancelled {
     cancellation: Cancellation,
+    // This future's entry among the wakers, once it registered one.
+    key: Option<u64>,
 }
 
 impl Future for Cancelled {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let inner = &self.cancellation.inner;
+        let this = self.get_mut();
+        let inner = &this.cancellation.inner;
         if inner.cancelled.load(Ordering::SeqCst) {
             return Poll::Ready(());
         }
@@ -221,10 +240,38 @@ impl Future for Cancelled {
         if inner.cancelled.load(Ordering::SeqCst) {
             return Poll::Ready(());
         }
-        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            wakers.push(cx.waker().clone());
+        let key = match this.key {
+            Some(key) => key,
+            None => {
+                let key = wakers.next_key;
+                wakers.next_key += 1;
+                this.key = Some(key);
+                key
+            }
+        };
+        match wakers.entries.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, waker)) => {
+                if !waker.will_wake(cx.waker()) {
+                    waker.clone_from(cx.waker());
+                }
+            }
+            None => wakers.entries.push((key, cx.waker().clone())),
         }
         Poll::Pending
+    }
+}
+
+impl Drop for Cancelled {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            let mut wakers = self
+                .cancellation
+                .inner
+                .wakers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            wakers.entries.retain(|(k, _)| *k != key);
+        }
     }
 }
 
@@ -316,5 +363,46 @@ impl<R: Runtime> std::fmt::Debug for TaskContext<R> {
             .field("try_number", &self.info.try_number())
             .field("map_index", &self.info.map_index())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+
+    struct Counter(Arc<AtomicUsize>);
+
+    impl Wake for Counter {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_cancelled_future_keeps_one_waker_however_often_it_is_polled() {
+        // A new waker on every poll, which `will_wake` cannot match with the last one (as
+        // with tokio's `block_on` waker and its clones).
+        let wakes = Arc::new(AtomicUsize::new(0));
+        let poll = |future: &mut Pin<Box<Cancelled>>| {
+            let waker = Waker::from(Arc::new(Counter(wakes.clone())));
+            future.as_mut().poll(&mut Context::from_waker(&waker))
+        };
+        let cancellation = Cancellation::new();
+        let mut first = Box::pin(cancellation.cancelled());
+        let mut second = Box::pin(cancellation.cancelled());
+        for _ in 0..1000 {
+            assert!(poll(&mut first).is_pending());
+            assert!(poll(&mut second).is_pending());
+        }
+        let entries = || cancellation.inner.wakers.lock().unwrap().entries.len();
+        assert_eq!(entries(), 2);
+        drop(second);
+        assert_eq!(entries(), 1);
+        cancellation.cancel();
+        assert_eq!(wakes.load(Ordering::SeqCst), 1);
+        assert!(poll(&mut first).is_ready());
+        assert_eq!(entries(), 0);
     }
 }

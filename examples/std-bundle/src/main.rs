@@ -37,6 +37,8 @@ fn main() -> std::process::ExitCode {
                 .task("wait_for_sigterm", wait_for_sigterm)
                 .task("slow_request", slow_request)
                 .task("reschedule", reschedule)
+                .task("bench_small", bench_small)
+                .task("bench_round_trips", bench_round_trips)
         })
         .dag("etl_std", etl::etl)
         .dag("etl_failure_std", etl::etl_failure)
@@ -177,4 +179,24 @@ fn slow_request(ctx: &TaskContext) -> Result<String, TaskError> {
 fn reschedule(_ctx: &TaskContext) -> Result<(), TaskError> {
     let again = Timestamp::parse_rfc3339("2030-01-01T00:05:00Z").map_err(TaskError::failure)?;
     Err(TaskError::reschedule(again))
+}
+
+// `scripts/bench`: one variable read, its value pushed as XCom `return_value`.
+fn bench_small(ctx: &TaskContext) -> Result<String, TaskError> {
+    Ok(ctx.get_variable("bench_value")?)
+}
+
+// `scripts/bench`: times `bench_requests` variable reads, one at a time (nanoseconds each).
+fn bench_round_trips(ctx: &TaskContext) -> Result<Vec<u64>, TaskError> {
+    let n: usize = ctx
+        .get_variable("bench_requests")?
+        .parse()
+        .map_err(TaskError::failure)?;
+    let mut nanos = Vec::with_capacity(n);
+    for _ in 0..n {
+        let start = std::time::Instant::now();
+        ctx.get_variable("bench_value")?;
+        nanos.push(start.elapsed().as_nanos() as u64);
+    }
+    Ok(nanos)
 }

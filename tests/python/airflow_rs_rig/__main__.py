@@ -15,7 +15,15 @@ Reads a scenario (JSON) on stdin and writes the result (JSON) to its `result_pat
     sigterm_after    seconds after the bundle starts to send it SIGTERM
     coordinator      "command" (default): run `command` through the rig's CommandCoordinator;
                      "executable": Airflow's own ExecutableCoordinator, which must find the
-                     bundle for dag_id under `executables_root` (a list of directories)
+                     bundle for dag_id under `executables_root` (a list of directories);
+                     "python": no queue routing, so Airflow's own Python task runner runs
+                     dag_rel_path from the "dags-folder" bundle (set AIRFLOW__CORE__DAGS_FOLDER
+                     in env)
+    dag_rel_path     the DAG file, relative to the bundle (default "rig_dag.py")
+    measure          true: record launch, connection, request and exit times and the child's
+                     CPU time and memory (timing.py); the result gets "measure"
+    warm_supervisor  with measure: first do the supervisor's one-time work a long-lived worker
+                     has done after its first task (timing.warm_supervisor)
 
 The result: exit_code, final_state, error (what supervise_task raised, if anything), calls
 (every Execution API request, with JSON bodies), logs (the task log lines, parsed), duration,
@@ -53,7 +61,7 @@ os.environ.update(
                 if scenario.get("coordinator") == "executable"
                 else {
                     "classpath": "airflow_rs_rig.coordinator.CommandCoordinator",
-                    "kwargs": {"command": scenario["command"], "task_startup_timeout": 10},
+                    "kwargs": {"command": scenario.get("command", []), "task_startup_timeout": 10},
                 }
             }
         ),
@@ -93,6 +101,19 @@ if scenario.get("coordinator") == "executable":
 
     ExecutableCoordinator._build_execute_task_command = _recording_build_command
     ExecutableCoordinator.execute_task = _recording_execute_task
+
+elif scenario.get("coordinator") == "python":
+    # Airflow's own Python task runner; only its result is recorded.
+    from airflow.sdk.execution_time.coordinator import _PythonCoordinator  # noqa: E402
+
+    _python_execute_task = _PythonCoordinator.execute_task
+
+    def _recording_python_execute_task(self, **kwargs):
+        result = _python_execute_task(self, **kwargs)
+        RESULTS.append(result)
+        return result
+
+    _PythonCoordinator.execute_task = _recording_python_execute_task
 
 DAG_ID = scenario["dag_id"]
 TASK_ID = scenario["task_id"]
@@ -141,7 +162,9 @@ def handler(request: httpx.Request) -> httpx.Response:
             body = json.loads(request.content)
         except ValueError:
             body = request.content.decode(errors="replace")
-    calls.append({"method": request.method, "path": path, "query": dict(request.url.params), "body": body})
+    calls.append(
+        {"method": request.method, "path": path, "query": dict(request.url.params), "body": body, "t_ns": time.monotonic_ns()}
+    )
 
     for failure in failures:
         if failure["method"] == request.method and failure["_re"].search(path):
@@ -254,7 +277,8 @@ ti = TaskInstance(
     try_number=scenario.get("try_number", 1),
     dag_version_id=uuid.UUID("01931b2c-0000-7000-8000-0000000000bb"),
     map_index=scenario.get("map_index", -1),
-    queue="rust-queue",
+    # Queue "default" is not routed to a coordinator: Airflow's own Python task runner.
+    queue="default" if scenario.get("coordinator") == "python" else "rust-queue",
 )
 log_path = os.path.join(home, "task.log")
 if "sigterm_after" in scenario:
@@ -262,14 +286,22 @@ if "sigterm_after" in scenario:
         target=send_sigterm_later, args=(scenario["sigterm_after"], scenario["command"][0]), daemon=True
     ).start()
 
+if scenario.get("measure"):
+    from airflow_rs_rig import timing
+
+    if scenario.get("warm_supervisor"):
+        timing.warm_supervisor()
+    timing.install()
+    rusage_before = timing.rusage()
+python_task = scenario.get("coordinator") == "python"
 started = time.monotonic()
 error = None
 exit_code = None
 try:
     exit_code = supervise_task(
         ti=ti,
-        bundle_info=BundleInfo(name="rig-bundle", version="1"),
-        dag_rel_path="rig_dag.py",
+        bundle_info=BundleInfo(name="dags-folder", version=None) if python_task else BundleInfo(name="rig-bundle", version="1"),
+        dag_rel_path=scenario.get("dag_rel_path", "rig_dag.py"),
         token="rig-token",
         client=client,
         log_path=log_path,
@@ -277,6 +309,7 @@ try:
 except Exception as e:  # reported, so the Rust test can show it
     error = f"{type(e).__name__}: {e}"
 duration = time.monotonic() - started
+measure = timing.report(rusage_before, timing.rusage(), time.monotonic_ns()) if scenario.get("measure") else None
 
 logs = []
 if os.path.exists(log_path):
@@ -303,6 +336,7 @@ with open(scenario["result_path"], "w") as out:
         "xcoms": [{"dag_id": k[0], "run_id": k[1], "task_id": k[2], "key": k[3], "map_index": k[4], "value": v} for k, v in xcoms.items()],
         "duration": duration,
         "resolved_command": resolved_commands[-1] if resolved_commands else None,
+        "measure": measure,
     },
     out,
     default=str,
