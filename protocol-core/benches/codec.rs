@@ -4,9 +4,9 @@
 //! Run with `cargo bench -p airflow-protocol --bench codec`. What is measured:
 //!
 //! * `decode/startup_details`: a `StartupDetails` frame as the runtime reads it
-//!   (`parse_response` + `ToTask::decode`);
+//!   (`decode_response`: what `parse_response` + `ToTask::decode` give, in one pass);
 //! * `decode/get_variable`: a `GetVariable` request as the supervisor side reads it
-//!   (`parse_request` + `ToSupervisor::decode`);
+//!   (`decode_request`: what `parse_request` + `ToSupervisor::decode` give, in one pass);
 //! * `encode/get_variable`, `encode/succeed_task`: `encode_request` into a reused buffer;
 //! * `part/*`: the envelopes of the two decoded frames alone, and the allocation, copy,
 //!   UTF-8 check and drop of the `String` a `GetVariable` owns;
@@ -151,18 +151,20 @@ fn part_benches(c: &mut Criterion) {
     group.finish();
 }
 
-/// What the runtime does with its first frame's payload.
+/// What the runtime does with its first frame's payload: `decode_response`, which gives what
+/// `parse_response` and `ToTask::decode` of the body give, in one pass where it can.
 fn decode_startup(payload: &[u8]) -> ToTask {
-    let envelope = frame::parse_response(payload).unwrap();
-    let body = ToTask::decode(envelope.body.unwrap()).unwrap();
+    let response = frame::decode_response(payload).unwrap();
+    let body = response.body.unwrap().unwrap();
     assert!(matches!(body, ToTask::StartupDetails(_)));
     body
 }
 
-/// What the supervisor side does with a request payload.
+/// What the supervisor side does with a request payload: `decode_request`, which gives what
+/// `parse_request` and `ToSupervisor::decode` of the body give.
 fn decode_get_variable(payload: &[u8]) -> ToSupervisor {
-    let envelope = frame::parse_request(payload).unwrap();
-    let body = ToSupervisor::decode(envelope.body.unwrap()).unwrap();
+    let request = frame::decode_request(payload).unwrap();
+    let body = request.body.unwrap().unwrap();
     assert!(matches!(body, ToSupervisor::GetVariable(_)));
     body
 }

@@ -15,7 +15,7 @@ use std::fmt;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
-use crate::messages::{ser, ErrorResponse, ToSupervisor, ToTask};
+use crate::messages::{ser, BodyError, ErrorResponse, ToSupervisor, ToTask};
 use crate::wire::{self, Reader, WireError};
 
 /// The default largest frame payload accepted or produced: 64 MiB.
@@ -352,6 +352,103 @@ pub fn parse_response(payload: &[u8]) -> Result<ResponseEnvelope<'_>, EnvelopeEr
     Ok(ResponseEnvelope { id, body, error })
 }
 
+/// A request frame read whole: its envelope, as [`parse_request`] reads it, and its body
+/// decoded, as [`ToSupervisor::decode`] decodes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedRequest<'a> {
+    /// The request id.
+    pub id: i64,
+    /// The decoded body, or `None` for nil.
+    pub body: Option<Result<ToSupervisor, BodyError>>,
+    /// The trace context carrier map, or `None` for nil or absent.
+    pub context_carrier: Option<&'a [u8]>,
+}
+
+/// A response frame read whole: its envelope, as [`parse_response`] reads it, and its body
+/// decoded, as [`ToTask::decode`] decodes it. The error slot is left as msgpack.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedResponse<'a> {
+    /// The id of the request answered.
+    pub id: i64,
+    /// The decoded body, or `None` for nil or absent.
+    pub body: Option<Result<ToTask, BodyError>>,
+    /// The error map, or `None` for nil or absent.
+    pub error: Option<&'a [u8]>,
+}
+
+/// For a payload `[id, body]` or `[id, body, nil]` whose body is a map: the id, and the bytes
+/// the body fills if the payload is well-formed (all up to the end, or up to the final nil).
+/// Only a guess: the body decoder must end exactly there for the guess to hold.
+#[inline(always)]
+fn single_body_guess(payload: &[u8]) -> Option<(i64, &[u8])> {
+    let mut reader = Reader::new(payload);
+    let end = match reader.array_len().ok()? {
+        2 => payload.len(),
+        3 if payload.last() == Some(&0xc0) => payload.len() - 1,
+        _ => return None,
+    };
+    let id = reader.int().ok()?;
+    let start = reader.position();
+    if !matches!(payload.get(start)?, 0x80..=0x8f | 0xde | 0xdf) {
+        return None;
+    }
+    Some((id, payload.get(start..end)?))
+}
+
+/// Reads a request frame's envelope and decodes its body: the same as [`parse_request`] and
+/// then [`ToSupervisor::decode`] of the body, in one pass over the frame for the bodies with
+/// a fast decoder, where those two read the body twice (once to find where it ends).
+pub fn decode_request(payload: &[u8]) -> Result<DecodedRequest<'_>, EnvelopeError> {
+    // `[id, body]` or `[id, body, nil]`: if the body decoder reads the body up to where the
+    // payload ends (or its final nil), the envelope is well-formed, and that is its body.
+    if let Some((id, body)) = single_body_guess(payload) {
+        if let Some(message) = ToSupervisor::decode_filling(body) {
+            return Ok(DecodedRequest {
+                id,
+                body: Some(Ok(message)),
+                context_carrier: None,
+            });
+        }
+    }
+    decode_request_in_two_passes(payload)
+}
+
+#[inline(never)]
+fn decode_request_in_two_passes(payload: &[u8]) -> Result<DecodedRequest<'_>, EnvelopeError> {
+    let envelope = parse_request(payload)?;
+    Ok(DecodedRequest {
+        id: envelope.id,
+        body: envelope.body.map(ToSupervisor::decode),
+        context_carrier: envelope.context_carrier,
+    })
+}
+
+/// Reads a response frame's envelope and decodes its body: the same as [`parse_response`] and
+/// then [`ToTask::decode`] of the body, in one pass over the frame for the bodies with a fast
+/// decoder, where those two read the body twice (once to find where it ends).
+pub fn decode_response(payload: &[u8]) -> Result<DecodedResponse<'_>, EnvelopeError> {
+    if let Some((id, body)) = single_body_guess(payload) {
+        if let Some(message) = ToTask::decode_filling(body) {
+            return Ok(DecodedResponse {
+                id,
+                body: Some(Ok(message)),
+                error: None,
+            });
+        }
+    }
+    decode_response_in_two_passes(payload)
+}
+
+#[inline(never)]
+fn decode_response_in_two_passes(payload: &[u8]) -> Result<DecodedResponse<'_>, EnvelopeError> {
+    let envelope = parse_response(payload)?;
+    Ok(DecodedResponse {
+        id: envelope.id,
+        body: envelope.body.map(ToTask::decode),
+        error: envelope.error,
+    })
+}
+
 /// Why a frame could not be encoded. Nothing is left in the output buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -546,6 +643,75 @@ mod tests {
             longer.push(0x01);
             agree(&longer);
             agree(&[&payload[..], &[0xc0]].concat());
+        }
+    }
+
+    /// [`decode_request`] and [`decode_response`] against the two passes they stand for.
+    fn decoders_agree(payload: &[u8]) {
+        let two_passes = parse_request(payload).map(|e| DecodedRequest {
+            id: e.id,
+            body: e.body.map(ToSupervisor::decode),
+            context_carrier: e.context_carrier,
+        });
+        // Compared as debug text, which a NaN equals.
+        let same = |a: &dyn fmt::Debug, b: &dyn fmt::Debug| {
+            assert_eq!(format!("{a:?}"), format!("{b:?}"), "{payload:02x?}")
+        };
+        same(&decode_request(payload), &two_passes);
+        let two_passes = parse_response(payload).map(|e| DecodedResponse {
+            id: e.id,
+            body: e.body.map(ToTask::decode),
+            error: e.error,
+        });
+        same(&decode_response(payload), &two_passes);
+    }
+
+    #[test]
+    fn decoding_in_one_pass_agrees_with_the_two_passes() {
+        for payload in golden_payloads() {
+            decoders_agree(&payload);
+            for len in 0..payload.len() {
+                decoders_agree(&payload[..len]);
+            }
+            let mut mutated = payload.clone();
+            let step = if payload.len() > 200 { 5 } else { 1 };
+            for pos in (0..payload.len()).step_by(step) {
+                for byte in [
+                    0x00, 0x80, 0x81, 0x90, 0x91, 0x92, 0x94, 0xa1, 0xc0, 0xc1, 0xcc, 0xdc, 0xff,
+                ] {
+                    mutated[pos] = byte;
+                    decoders_agree(&mutated);
+                }
+                mutated[pos] = payload[pos];
+            }
+            // Other counts of elements, extra bytes, a body in the last slot.
+            for (first, tail) in [
+                (0x92, &[][..]),
+                (0x93, &[0xc0][..]),
+                (0x93, &[0x80][..]),
+                (0x94, &[0xc0][..]),
+                (0x94, &[0x01, 0xc0][..]),
+            ] {
+                let mut changed = payload.clone();
+                changed[0] = first;
+                changed.extend_from_slice(tail);
+                decoders_agree(&changed);
+                changed.pop();
+                decoders_agree(&changed);
+            }
+            if let Ok(ResponseEnvelope {
+                body: Some(body), ..
+            }) = parse_response(&payload)
+            {
+                // `[id, nil, body]` and `[id, body, body]`: a map where the nil would be.
+                let mut swapped = vec![0x93, 0x01, 0xc0];
+                swapped.extend_from_slice(body);
+                decoders_agree(&swapped);
+                let mut twice = vec![0x93, 0x01];
+                twice.extend_from_slice(body);
+                twice.extend_from_slice(body);
+                decoders_agree(&twice);
+            }
         }
     }
 

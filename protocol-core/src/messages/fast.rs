@@ -29,13 +29,14 @@ use crate::uuid::Uuid;
 use crate::wire::{self, Reader};
 
 /// Reads `body` with the fast reader of the type its `type` key likely names, if that type is
-/// listed (with the variant its message is, and `[Box::new]` if it is boxed), else with
-/// `generic`. The body's first `type` key must name that type, as the type scan would find.
-/// Each arm builds the message in the caller's return slot, and a boxed one on the heap:
-/// messages are large to move.
+/// listed (with the variant its message is, and `[Box::new]` if it is boxed): the message and
+/// the offset in `body` where its map ended, or `None` where the generic path must decide.
+/// The body's first `type` key must name that type, as the type scan would find. Each arm
+/// builds the message in the caller's return slot, and a boxed one on the heap: messages are
+/// large to move.
 macro_rules! dispatch {
     (
-        $body:ident, $generic:ident,
+        $body:ident,
         { $( $name:ident => $message:path $([$wrap:path])? ),+ $(,)? }
     ) => {{
         let first = type_first($body);
@@ -43,16 +44,17 @@ macro_rules! dispatch {
             if likely_type($body, first, stringify!($name).as_bytes()) {
                 let mut body_type = None;
                 let wrap = or_identity!($($wrap)?);
-                match Struct::read_map(&mut Reader::new($body), Some(&mut body_type), wrap) {
+                let mut reader = Reader::new($body);
+                match Struct::read_map(&mut reader, Some(&mut body_type), wrap) {
                     Some(read) if body_type == Some(stringify!($name).as_bytes()) => {
-                        Ok($message(read))
+                        Some(($message(read), reader.position()))
                     }
-                    _ => $generic($body),
+                    _ => None,
                 }
             } else
         )+
         {
-            $generic($body)
+            None
         }
     }};
 }
@@ -69,7 +71,16 @@ macro_rules! or_identity {
 /// Decodes a response body on its fast path if it has one, else with `generic`.
 #[inline]
 pub(super) fn to_task(body: &[u8], generic: Generic<ToTask>) -> Result<ToTask, BodyError> {
-    dispatch!(body, generic, {
+    match to_task_fast(body) {
+        Some((message, _)) => Ok(message),
+        None => generic(body),
+    }
+}
+
+/// A response body on its fast path, with where its map ended; `None` if it has none.
+#[inline]
+pub(super) fn to_task_fast(body: &[u8]) -> Option<(ToTask, usize)> {
+    dispatch!(body, {
         StartupDetails => ToTask::StartupDetails [Box::new],
         VariableResult => ToTask::VariableResult,
         XComResult => ToTask::XComResult,
@@ -84,7 +95,16 @@ pub(super) fn to_supervisor(
     body: &[u8],
     generic: Generic<ToSupervisor>,
 ) -> Result<ToSupervisor, BodyError> {
-    dispatch!(body, generic, {
+    match to_supervisor_fast(body) {
+        Some((message, _)) => Ok(message),
+        None => generic(body),
+    }
+}
+
+/// A request body on its fast path, with where its map ended; `None` if it has none.
+#[inline]
+pub(super) fn to_supervisor_fast(body: &[u8]) -> Option<(ToSupervisor, usize)> {
+    dispatch!(body, {
         GetVariable => ToSupervisor::GetVariable,
         PutVariable => ToSupervisor::PutVariable,
         GetConnection => ToSupervisor::GetConnection,

@@ -380,6 +380,15 @@ impl ToSupervisor {
         fast::to_supervisor(body, Self::decode_generic)
     }
 
+    /// The fast path of [`ToSupervisor::decode`] alone, for a body that must fill `body`
+    /// exactly: `None` where the fast path is not taken or the body ends before the end of
+    /// `body`. Where it is `Some`, [`ToSupervisor::decode`] of `body` gives the same message.
+    #[inline]
+    pub(crate) fn decode_filling(body: &[u8]) -> Option<Self> {
+        let (message, end) = fast::to_supervisor_fast(body)?;
+        (end == body.len()).then_some(message)
+    }
+
     /// [`ToSupervisor::decode`] without its fast paths.
     fn decode_generic(body: &[u8]) -> Result<Self, BodyError> {
         Self::decode_body(body, |tag| Err(BodyError::UnknownType(tag.to_owned())))
@@ -452,6 +461,15 @@ impl ToTask {
     /// [`ToTask::Unknown`]; a known type whose fields do not fit is an error.
     pub fn decode(body: &[u8]) -> Result<Self, BodyError> {
         fast::to_task(body, Self::decode_generic)
+    }
+
+    /// The fast path of [`ToTask::decode`] alone, for a body that must fill `body` exactly:
+    /// `None` where the fast path is not taken or the body ends before the end of `body`.
+    /// Where it is `Some`, [`ToTask::decode`] of `body` gives the same message.
+    #[inline]
+    pub(crate) fn decode_filling(body: &[u8]) -> Option<Self> {
+        let (message, end) = fast::to_task_fast(body)?;
+        (end == body.len()).then_some(message)
     }
 
     /// [`ToTask::decode`] without its fast paths.

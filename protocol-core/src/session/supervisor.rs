@@ -169,7 +169,7 @@ impl SupervisorSession {
                     self.finish(Some(violation));
                     return;
                 }
-                Ok(Some(payload)) => match frame::parse_request(payload) {
+                Ok(Some(payload)) => match frame::decode_request(payload) {
                     Err(e) => Err(FrameError::Malformed {
                         offset,
                         reason: e.0,
@@ -246,19 +246,19 @@ impl SupervisorSession {
     }
 }
 
-fn request_event(envelope: frame::RequestEnvelope<'_>) -> SupervisorEvent {
-    let id = envelope.id;
-    let Some(body) = envelope.body else {
+fn request_event(request: frame::DecodedRequest<'_>) -> SupervisorEvent {
+    let id = request.id;
+    let Some(body) = request.body else {
         return SupervisorEvent::Unanswerable {
             id,
             reason: BodyError::MissingType,
         };
     };
-    let body = match ToSupervisor::decode(body) {
+    let body = match body {
         Ok(body) => body,
         Err(reason) => return SupervisorEvent::Unanswerable { id, reason },
     };
-    let context_carrier = match envelope
+    let context_carrier = match request
         .context_carrier
         .map(rmp_serde::from_slice::<ContextCarrier>)
     {

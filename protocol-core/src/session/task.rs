@@ -491,7 +491,7 @@ impl TaskSession {
             let parsed = match self.decoder.next_frame() {
                 Ok(None) => return,
                 Err(e) => Err(RemoteViolation::Frame(e)),
-                Ok(Some(payload)) => match frame::parse_response(payload) {
+                Ok(Some(payload)) => match frame::decode_response(payload) {
                     Err(e) => Err(RemoteViolation::Frame(FrameError::Malformed {
                         offset,
                         reason: e.0,
@@ -573,20 +573,20 @@ enum Parsed {
 }
 
 fn startup_event(
-    envelope: frame::ResponseEnvelope<'_>,
+    response: frame::DecodedResponse<'_>,
 ) -> Result<Box<StartupDetails>, RemoteViolation> {
     let unexpected = |found: String| RemoteViolation::UnexpectedFirstFrame { found };
-    if let Some(error) = envelope.error {
+    if let Some(error) = response.error {
         let text = match ToTask::decode(error) {
             Ok(ToTask::ErrorResponse(e)) => e.to_string(),
             _ => "an unreadable error".to_owned(),
         };
         return Err(unexpected(format!("an error: {text}")));
     }
-    let Some(body) = envelope.body else {
+    let Some(body) = response.body else {
         return Err(unexpected("an empty frame".to_owned()));
     };
-    match ToTask::decode(body) {
+    match body {
         Ok(ToTask::StartupDetails(details)) => Ok(details),
         Ok(ToTask::Unknown { type_name }) => Err(unexpected(format!(
             "{type_name} (this runtime only runs tasks)"
@@ -596,8 +596,8 @@ fn startup_event(
     }
 }
 
-fn reply_result(envelope: frame::ResponseEnvelope<'_>) -> Result<Reply, ReplyError> {
-    if let Some(error) = envelope.error {
+fn reply_result(response: frame::DecodedResponse<'_>) -> Result<Reply, ReplyError> {
+    if let Some(error) = response.error {
         return match ToTask::decode(error) {
             Ok(ToTask::ErrorResponse(error)) => Err(ReplyError::Error {
                 error,
@@ -610,15 +610,13 @@ fn reply_result(envelope: frame::ResponseEnvelope<'_>) -> Result<Reply, ReplyErr
             Err(e) => Err(ReplyError::Malformed(e)),
         };
     }
-    match envelope.body {
+    match response.body {
         None => Ok(Reply::Empty),
-        Some(body) => match ToTask::decode(body) {
-            Ok(ToTask::ErrorResponse(error)) => Err(ReplyError::Error {
-                error,
-                slot: ErrorSlot::Body,
-            }),
-            Ok(body) => Ok(Reply::Body(body)),
-            Err(e) => Err(ReplyError::Malformed(e)),
-        },
+        Some(Ok(ToTask::ErrorResponse(error))) => Err(ReplyError::Error {
+            error,
+            slot: ErrorSlot::Body,
+        }),
+        Some(Ok(body)) => Ok(Reply::Body(body)),
+        Some(Err(e)) => Err(ReplyError::Malformed(e)),
     }
 }
