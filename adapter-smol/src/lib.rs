@@ -40,6 +40,7 @@ use std::time::{Duration, Instant};
 use airflow_protocol::{Reply, ToSupervisor};
 use airflow_task_sdk::dispatch::{self, Dispatcher, Requester, Requests};
 use airflow_task_sdk::{BoxFuture, ClientError, ExchangeError, Launch, LaunchError, RunOutcome};
+use async_executor::LocalExecutor;
 use async_io::{Async, Timer};
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
@@ -141,13 +142,13 @@ where
         )
         .await)
     };
-    // The driver runs beside the task in the same future, so no executor is needed to
-    // spawn it; it never finishes first while the task still holds its requester.
-    future::or(task, async {
-        drive(stream, dispatcher, requests).await;
-        future::pending().await
-    })
-    .await
+    // The driver and the task are two tasks of a local executor, polled only when their own
+    // wakers fire: an answer wakes the task without polling the socket again (each poll of a
+    // futures-io read tries a `recv` first), and the task's requests wake the driver without
+    // re-running the task. The executor is itself a future, so any executor can poll this one.
+    let executor = LocalExecutor::new();
+    let _driver = executor.spawn(drive(stream, dispatcher, requests));
+    executor.run(executor.spawn(task)).await
 }
 
 enum Wake {

@@ -125,25 +125,38 @@ pub async fn run(bundle: &Bundle, launch: Launch) -> Result<RunOutcome, LaunchEr
     .map_err(|e| LaunchError(format!("comm socket: {e}")))?;
     let (dispatcher, startup) = Dispatcher::new(launch.session.clone(), Instant::now());
     let (requester, requests) = dispatch::request_channel();
-    let driver = tokio::spawn(drive(stream, dispatcher, requests));
-    let result = async {
-        let details = startup.details().await.map_err(LaunchError)?;
-        let info = launch.task_info(*details);
-        let runtime = TokioRuntime {
-            requests: requester,
-        };
-        Ok(sdk::run_task(
-            runtime,
-            bundle,
-            info,
-            launch.cancellation.clone(),
-            launch.limits.clone(),
-        )
-        .await)
+    let _driver = AbortOnDrop(tokio::spawn(drive(stream, dispatcher, requests)));
+    let details = startup.details().await.map_err(LaunchError)?;
+    let info = launch.task_info(*details);
+    let runtime = TokioRuntime {
+        requests: requester,
+    };
+    let task = sdk::run_task(
+        runtime,
+        bundle,
+        info,
+        launch.cancellation.clone(),
+        launch.limits.clone(),
+    );
+    // The task runs as a task of its own rather than inside `block_on`: a spawned task woken
+    // by the driver on the same thread is queued locally, where waking `block_on`'s future
+    // would write to the runtime's eventfd and cost an extra `epoll_wait`, on every answer.
+    let mut task = AbortOnDrop(tokio::spawn(task));
+    match (&mut task.0).await {
+        Ok(outcome) => Ok(outcome),
+        // `execute` catches the task's panics; a join error means the runtime is shutting
+        // down under us.
+        Err(e) => Err(LaunchError(format!("the task was lost: {e}"))),
     }
-    .await;
-    driver.abort();
-    result
+}
+
+// Aborts a spawned task when the run is dropped (SIGTERM, or the caller giving up).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 // Owns the socket: moves bytes between it and the dispatcher until every requester is gone.

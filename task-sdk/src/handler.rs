@@ -91,17 +91,20 @@ where
 
 /// Runs the task of `bundle` that `info` names (or reports it removed): picks the handler
 /// for a resume's `next_method`, and [`execute`](execute::execute)s it.
-pub async fn run_task<R: Runtime>(
+///
+/// The handler is picked at once; the returned future does not borrow `bundle`, so an
+/// adapter can spawn it as a task of its executor.
+pub fn run_task<R: Runtime>(
     runtime: R,
     bundle: &Bundle<TaskHandler<R>>,
     info: Arc<TaskInfo>,
     cancellation: Cancellation,
     limits: RunLimits,
-) -> RunOutcome {
+) -> impl Future<Output = RunOutcome> + 'static {
     let resume = info.resume().map(|r| r.method);
     let handler = bundle
         .find(info.dag_id(), info.task_id())
         .map(|task| task.handler_for(resume.as_deref()).clone());
     let task = handler.map(|handler| move |ctx: TaskContext<R>| handler.call(ctx));
-    execute::execute(runtime, info, cancellation, limits, task).await
+    execute::execute(runtime, info, cancellation, limits, task)
 }
