@@ -401,16 +401,21 @@ fn single_body_guess(payload: &[u8]) -> Option<(i64, &[u8])> {
 pub fn decode_request(payload: &[u8]) -> Result<DecodedRequest<'_>, EnvelopeError> {
     // `[id, body]` or `[id, body, nil]`: if the body decoder reads the body up to where the
     // payload ends (or its final nil), the envelope is well-formed, and that is its body.
-    if let Some((id, body)) = single_body_guess(payload) {
-        if let Some(message) = ToSupervisor::decode_filling(body) {
-            return Ok(DecodedRequest {
-                id,
-                body: Some(Ok(message)),
-                context_carrier: None,
-            });
-        }
+    // (The message is built where the result goes: it is large to move.)
+    match single_body_guess(payload) {
+        Some((id, body)) => ToSupervisor::decode_filling(
+            body,
+            |message| {
+                Ok(DecodedRequest {
+                    id,
+                    body: Some(Ok(message)),
+                    context_carrier: None,
+                })
+            },
+            || decode_request_in_two_passes(payload),
+        ),
+        None => decode_request_in_two_passes(payload),
     }
-    decode_request_in_two_passes(payload)
 }
 
 #[inline(never)]
@@ -427,16 +432,20 @@ fn decode_request_in_two_passes(payload: &[u8]) -> Result<DecodedRequest<'_>, En
 /// then [`ToTask::decode`] of the body, in one pass over the frame for the bodies with a fast
 /// decoder, where those two read the body twice (once to find where it ends).
 pub fn decode_response(payload: &[u8]) -> Result<DecodedResponse<'_>, EnvelopeError> {
-    if let Some((id, body)) = single_body_guess(payload) {
-        if let Some(message) = ToTask::decode_filling(body) {
-            return Ok(DecodedResponse {
-                id,
-                body: Some(Ok(message)),
-                error: None,
-            });
-        }
+    match single_body_guess(payload) {
+        Some((id, body)) => ToTask::decode_filling(
+            body,
+            |message| {
+                Ok(DecodedResponse {
+                    id,
+                    body: Some(Ok(message)),
+                    error: None,
+                })
+            },
+            || decode_response_in_two_passes(payload),
+        ),
+        None => decode_response_in_two_passes(payload),
     }
-    decode_response_in_two_passes(payload)
 }
 
 #[inline(never)]

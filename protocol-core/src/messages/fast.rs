@@ -29,14 +29,14 @@ use crate::uuid::Uuid;
 use crate::wire::{self, Reader};
 
 /// Reads `body` with the fast reader of the type its `type` key likely names, if that type is
-/// listed (with the variant its message is, and `[Box::new]` if it is boxed): the message and
-/// the offset in `body` where its map ended, or `None` where the generic path must decide.
-/// The body's first `type` key must name that type, as the type scan would find. Each arm
-/// builds the message in the caller's return slot, and a boxed one on the heap: messages are
-/// large to move.
+/// listed (with the variant its message is, and `[Box::new]` if it is boxed), and gives
+/// `$finish(message)` if the reader succeeds and `$fits` the offset in `body` where the map
+/// ended, else `$fallback()`, the generic path. The body's first `type` key must name that
+/// type, as the type scan would find. The message is built in the caller's return slot (and
+/// a boxed one on the heap): messages are large to move.
 macro_rules! dispatch {
     (
-        $body:ident,
+        $body:ident, $fits:ident, $finish:ident, $fallback:ident,
         { $( $name:ident => $message:path $([$wrap:path])? ),+ $(,)? }
     ) => {{
         let first = type_first($body);
@@ -46,15 +46,18 @@ macro_rules! dispatch {
                 let wrap = or_identity!($($wrap)?);
                 let mut reader = Reader::new($body);
                 match Struct::read_map(&mut reader, Some(&mut body_type), wrap) {
-                    Some(read) if body_type == Some(stringify!($name).as_bytes()) => {
-                        Some(($message(read), reader.position()))
+                    Some(read)
+                        if body_type == Some(stringify!($name).as_bytes())
+                            && $fits(reader.position()) =>
+                    {
+                        $finish($message(read))
                     }
-                    _ => None,
+                    _ => $fallback(),
                 }
             } else
         )+
         {
-            None
+            $fallback()
         }
     }};
 }
@@ -71,16 +74,19 @@ macro_rules! or_identity {
 /// Decodes a response body on its fast path if it has one, else with `generic`.
 #[inline]
 pub(super) fn to_task(body: &[u8], generic: Generic<ToTask>) -> Result<ToTask, BodyError> {
-    match to_task_fast(body) {
-        Some((message, _)) => Ok(message),
-        None => generic(body),
-    }
+    to_task_with(body, |_| true, Ok, || generic(body))
 }
 
-/// A response body on its fast path, with where its map ended; `None` if it has none.
-#[inline]
-pub(super) fn to_task_fast(body: &[u8]) -> Option<(ToTask, usize)> {
-    dispatch!(body, {
+/// A response body on its fast path, made into `finish(message)` if `fits` the offset where
+/// its map ended; else `fallback()`.
+#[inline(always)]
+pub(super) fn to_task_with<R>(
+    body: &[u8],
+    fits: impl Fn(usize) -> bool,
+    finish: impl Fn(ToTask) -> R,
+    fallback: impl Fn() -> R,
+) -> R {
+    dispatch!(body, fits, finish, fallback, {
         StartupDetails => ToTask::StartupDetails [Box::new],
         VariableResult => ToTask::VariableResult,
         XComResult => ToTask::XComResult,
@@ -95,16 +101,19 @@ pub(super) fn to_supervisor(
     body: &[u8],
     generic: Generic<ToSupervisor>,
 ) -> Result<ToSupervisor, BodyError> {
-    match to_supervisor_fast(body) {
-        Some((message, _)) => Ok(message),
-        None => generic(body),
-    }
+    to_supervisor_with(body, |_| true, Ok, || generic(body))
 }
 
-/// A request body on its fast path, with where its map ended; `None` if it has none.
-#[inline]
-pub(super) fn to_supervisor_fast(body: &[u8]) -> Option<(ToSupervisor, usize)> {
-    dispatch!(body, {
+/// A request body on its fast path, made into `finish(message)` if `fits` the offset where
+/// its map ended; else `fallback()`.
+#[inline(always)]
+pub(super) fn to_supervisor_with<R>(
+    body: &[u8],
+    fits: impl Fn(usize) -> bool,
+    finish: impl Fn(ToSupervisor) -> R,
+    fallback: impl Fn() -> R,
+) -> R {
+    dispatch!(body, fits, finish, fallback, {
         GetVariable => ToSupervisor::GetVariable,
         PutVariable => ToSupervisor::PutVariable,
         GetConnection => ToSupervisor::GetConnection,

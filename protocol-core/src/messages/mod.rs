@@ -380,13 +380,16 @@ impl ToSupervisor {
         fast::to_supervisor(body, Self::decode_generic)
     }
 
-    /// The fast path of [`ToSupervisor::decode`] alone, for a body that must fill `body`
-    /// exactly: `None` where the fast path is not taken or the body ends before the end of
-    /// `body`. Where it is `Some`, [`ToSupervisor::decode`] of `body` gives the same message.
-    #[inline]
-    pub(crate) fn decode_filling(body: &[u8]) -> Option<Self> {
-        let (message, end) = fast::to_supervisor_fast(body)?;
-        (end == body.len()).then_some(message)
+    /// The fast path of [`ToSupervisor::decode`], for a body that must fill `body` exactly:
+    /// `finish(message)` where it is taken and the body ends at the end of `body`, else
+    /// `fallback()`. [`ToSupervisor::decode`] of `body` gives the same message.
+    #[inline(always)]
+    pub(crate) fn decode_filling<R>(
+        body: &[u8],
+        finish: impl Fn(Self) -> R,
+        fallback: impl Fn() -> R,
+    ) -> R {
+        fast::to_supervisor_with(body, |end| end == body.len(), finish, fallback)
     }
 
     /// [`ToSupervisor::decode`] without its fast paths.
@@ -463,13 +466,16 @@ impl ToTask {
         fast::to_task(body, Self::decode_generic)
     }
 
-    /// The fast path of [`ToTask::decode`] alone, for a body that must fill `body` exactly:
-    /// `None` where the fast path is not taken or the body ends before the end of `body`.
-    /// Where it is `Some`, [`ToTask::decode`] of `body` gives the same message.
-    #[inline]
-    pub(crate) fn decode_filling(body: &[u8]) -> Option<Self> {
-        let (message, end) = fast::to_task_fast(body)?;
-        (end == body.len()).then_some(message)
+    /// The fast path of [`ToTask::decode`], for a body that must fill `body` exactly:
+    /// `finish(message)` where it is taken and the body ends at the end of `body`, else
+    /// `fallback()`. [`ToTask::decode`] of `body` gives the same message.
+    #[inline(always)]
+    pub(crate) fn decode_filling<R>(
+        body: &[u8],
+        finish: impl Fn(Self) -> R,
+        fallback: impl Fn() -> R,
+    ) -> R {
+        fast::to_task_with(body, |end| end == body.len(), finish, fallback)
     }
 
     /// [`ToTask::decode`] without its fast paths.
