@@ -326,6 +326,22 @@ def startup_block(data: dict) -> str:
 # ---------------------------------------------------------------- codec
 
 
+CODEC_SUMMARY = re.compile(
+    r"^(decode/\S+|encode/\S+)\s+([0-9.]+) ns\s+\[([0-9.]+), ([0-9.]+)\]\s+([0-9.]+) ns\s+([0-9.]+) ns (met|MISSED)$", re.M
+)
+
+
+def codec_summary(results: str) -> list[tuple[str, float, float, bool]]:
+    """(operation, median ns, target ns, met) for each headline codec benchmark of codec.txt."""
+    path = os.path.join(results, "codec.txt")
+    if not os.path.exists(path):
+        return []
+    return [
+        (m.group(1), float(m.group(2)), float(m.group(6)), m.group(7) == "met")
+        for m in CODEC_SUMMARY.finditer(open(path).read())
+    ]
+
+
 def codec_block(results: str) -> str:
     text = open(os.path.join(results, "codec.txt")).read()
     instructions = {}
@@ -336,11 +352,7 @@ def codec_block(results: str) -> str:
             if m:
                 instructions[m.group(1)] = float(m.group(2))
     rows = []
-    for m in re.finditer(
-        r"^(decode/\S+|encode/\S+)\s+([0-9.]+) ns\s+\[([0-9.]+), ([0-9.]+)\]\s+([0-9.]+) ns\s+([0-9.]+) ns (met|MISSED)$",
-        text,
-        re.M,
-    ):
+    for m in CODEC_SUMMARY.finditer(text):
         op, median, low, high, mad, target, verdict = m.groups()
         ins = instructions.get(op)
         rows.append(
@@ -414,7 +426,7 @@ def before_after_block(results: str) -> str | None:
 # ---------------------------------------------------------------- README
 
 
-def readme_block(sup: dict | None, startup: dict | None, loop: dict | None, loop1: dict | None) -> str:
+def readme_block(sup: dict | None, startup: dict | None, loop: dict | None, loop1: dict | None, codec: list) -> str:
     rows = []
     if startup:
         first = [statistics.median([r["first_request_ms"] for r in startup[a]["runs"]]) for a in RUST]
@@ -447,6 +459,9 @@ def readme_block(sup: dict | None, startup: dict | None, loop: dict | None, loop
         deltas = {a: (statistics.median(lat[a]["p50"]) - floor) / 1e3 for a in RUST if a in lat}
         rows.append([f"round trip over loopback, p50 above a blocking echo ({label})", "≤ 2 µs",
                      " · ".join(f"{a} {d:.1f}" for a, d in deltas.items()) + " µs", ""])
+    for op, median, target, met in codec:
+        rows.append([f"codec `{op}` (median of one criterion run)", f"≤ {target:,.0f} ns",
+                     f"{median:,.1f} ns" + ("" if met else f" (missed, ×{median / target:.1f})"), ""])
     return table(["", "target", "Rust (std, tokio, smol)", "Python task runner"], rows)
 
 
@@ -494,7 +509,7 @@ def main() -> None:
     if before_after:
         blocks["before-after"] = before_after
     splice(args.doc, blocks)
-    splice(args.readme, {"performance": readme_block(sup, start, loop, loop1)})
+    splice(args.readme, {"performance": readme_block(sup, start, loop, loop1, codec_summary(r))})
 
 
 if __name__ == "__main__":
