@@ -43,10 +43,10 @@ macro_rules! dispatch {
         $(
             if likely_type($body, first, stringify!($name).as_bytes()) {
                 let mut body_type = None;
-                let wrap = or_identity!($($wrap)?);
                 let mut reader = Reader::new($body);
-                match Struct::read_map(&mut reader, Some(&mut body_type), wrap) {
-                    Some(read)
+                let mut read = or_identity!($($wrap)?)(<$name as Struct>::blank());
+                match <$name as Struct>::read_into(&mut reader, Some(&mut body_type), &mut read) {
+                    Some(())
                         if body_type == Some(stringify!($name).as_bytes())
                             && $fits(reader.position()) =>
                     {
@@ -171,19 +171,98 @@ trait Fast: Sized {
 }
 
 /// A struct with a derived `Deserialize`, read from a map.
+///
+/// Structs are read in place: into a [`Struct::blank`] value, field by field, so that a
+/// large struct (`StartupDetails` is about 1 KiB) is never moved, nor are the structs in it.
 trait Struct: Sized {
-    /// Reads the map. `body_type` is given for a message body: it receives the text of the
-    /// body's first `type` key, which the type scan takes for the type (a body without one,
-    /// or whose first one is not text, is refused). In a nested struct, a `type` key is a key
-    /// like any other.
-    ///
-    /// The struct is made into what `wrap` makes of it: `Box::new` builds it on the heap
-    /// directly, where building it and then boxing it would move it twice.
-    fn read_map<'a, R>(
+    /// The value to read into: every field with a default holds it, every required field a
+    /// placeholder that reading the map must replace.
+    fn blank() -> Self;
+
+    /// Reads the map into `out`, which must be [`Struct::blank`]. `body_type` is given for a
+    /// message body: it receives the text of the body's first `type` key, which the type scan
+    /// takes for the type (a body without one, or whose first one is not text, is refused).
+    /// In a nested struct, a `type` key is a key like any other. On `None`, `out` holds a
+    /// partly read value, to be dropped.
+    fn read_into<'a>(
         r: &mut Reader<'a>,
         body_type: Option<&mut Option<&'a [u8]>>,
-        wrap: impl FnOnce(Self) -> R,
-    ) -> Option<R>;
+        out: &mut Self,
+    ) -> Option<()>;
+}
+
+/// A value read into its place in a struct.
+trait ReadInto {
+    fn read_into(r: &mut Reader<'_>, slot: &mut Self) -> Option<()>;
+}
+
+impl<T: Fast> ReadInto for T {
+    #[inline(always)]
+    fn read_into(r: &mut Reader<'_>, slot: &mut Self) -> Option<()> {
+        *slot = T::read(r)?;
+        Some(())
+    }
+}
+
+/// The placeholder of a required field, replaced when the struct is read.
+trait Blank {
+    fn blank() -> Self;
+}
+
+impl Blank for String {
+    #[inline(always)]
+    fn blank() -> Self {
+        String::new()
+    }
+}
+
+impl Blank for i64 {
+    #[inline(always)]
+    fn blank() -> Self {
+        0
+    }
+}
+
+impl Blank for bool {
+    #[inline(always)]
+    fn blank() -> Self {
+        false
+    }
+}
+
+impl Blank for Uuid {
+    #[inline(always)]
+    fn blank() -> Self {
+        Uuid::default()
+    }
+}
+
+impl Blank for Timestamp {
+    #[inline(always)]
+    fn blank() -> Self {
+        Timestamp::UNIX_EPOCH
+    }
+}
+
+impl Blank for DagRunType {
+    #[inline(always)]
+    fn blank() -> Self {
+        DagRunType::Unknown(String::new())
+    }
+}
+
+impl Blank for DagRunState {
+    #[inline(always)]
+    fn blank() -> Self {
+        DagRunState::Unknown(String::new())
+    }
+}
+
+impl<T> Blank for Option<T> {
+    #[inline(always)]
+    fn blank() -> Self {
+        None
+    }
 }
 
 /// Text, as `&str` visitors get it: `None` for anything that is not a UTF-8 string.
@@ -368,20 +447,28 @@ impl<'r, 'a> Entries<'r, 'a> {
 macro_rules! fast_struct {
     ($name:ident { $( $field:ident: $presence:ident $(with $reader:path)? ),+ $(,)? }) => {
         impl Struct for $name {
-            fn read_map<'a, R>(
+            #[inline(always)]
+            fn blank() -> Self {
+                Self { $( $field: blank!($presence), )+ }
+            }
+
+            fn read_into<'a>(
                 r: &mut Reader<'a>,
                 body_type: Option<&mut Option<&'a [u8]>>,
-                wrap: impl FnOnce(Self) -> R,
-            ) -> Option<R> {
+                out: &mut Self,
+            ) -> Option<()> {
                 #[allow(non_camel_case_types)]
                 #[derive(Clone, Copy)]
                 enum Field { $($field),+ }
                 const ORDER: &[Field] = &[$(Field::$field),+];
+                const REQUIRED: u64 = 0 $( | required_bit!($presence, Field::$field) )+;
                 fn named(key: &[u8]) -> Option<Field> {
                     $( if key == stringify!($field).as_bytes() { return Some(Field::$field); } )+
                     None
                 }
-                $( let mut $field = None; )+
+                // One bit per field read: a key twice is refused by serde, and so is a
+                // missing required one.
+                let mut seen = 0u64;
                 let mut entries = Entries::new(r, body_type)?;
                 let mut next = 0;
                 while let Some(key) = entries.next_key()? {
@@ -393,46 +480,61 @@ macro_rules! fast_struct {
                     };
                     match field {
                         $( Some(Field::$field) => {
-                            // A key twice is refused by serde. (Read straight into the slot:
-                            // the values of nested structs are large to move.)
-                            if $field.is_some() {
+                            let bit = 1u64 << (Field::$field as u32);
+                            if seen & bit != 0 {
                                 return None;
                             }
-                            $field = read_field!(entries.r $(, $reader)?);
-                            $field.as_ref()?;
+                            seen |= bit;
+                            read_field!(entries.r, &mut out.$field $(, $reader)?)?;
                             next = Field::$field as usize + 1;
                         } )+
                         None => entries.unknown(key)?,
                     }
                 }
-                Some(wrap(Self { $( $field: presence!($presence, $field), )+ }))
+                (seen & REQUIRED == REQUIRED).then_some(())
             }
         }
 
-        impl Fast for $name {
+        impl ReadInto for $name {
             #[inline]
-            fn read(r: &mut Reader<'_>) -> Option<Self> {
-                Self::read_map(r, None, std::convert::identity)
+            fn read_into(r: &mut Reader<'_>, slot: &mut Self) -> Option<()> {
+                <Self as Struct>::read_into(r, None, slot)
+            }
+        }
+
+        impl Blank for $name {
+            #[inline(always)]
+            fn blank() -> Self {
+                <Self as Struct>::blank()
             }
         }
     };
 }
 
 macro_rules! read_field {
-    ($r:expr) => {
-        Fast::read($r)
+    ($r:expr, $slot:expr) => {
+        ReadInto::read_into($r, $slot)
     };
-    ($r:expr, $reader:path) => {
-        $reader($r)
+    ($r:expr, $slot:expr, $reader:path) => {
+        $reader($r).map(|value| *$slot = value)
     };
 }
 
-macro_rules! presence {
-    (required, $value:ident) => {
-        $value?
+macro_rules! blank {
+    (required) => {
+        Blank::blank()
     };
-    (default, $value:ident) => {
-        $value.unwrap_or_default()
+    (default) => {
+        Default::default()
+    };
+}
+
+macro_rules! required_bit {
+    (required, $field:expr) => {
+        1u64 << ($field as u32)
+    };
+    (default, $field:expr) => {
+        0
     };
 }
 
