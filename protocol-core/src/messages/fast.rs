@@ -28,8 +28,25 @@ use crate::time::{Timestamp, MSGPACK_TIMESTAMP_EXT};
 use crate::uuid::Uuid;
 use crate::wire::{self, Reader};
 
+/// A blank value: of a field (by its presence, `required` or `default`), or of a struct (by
+/// its name, made into what `$wrap` makes of it).
+macro_rules! blank {
+    (required) => {
+        Blank::blank()
+    };
+    (default) => {
+        Default::default()
+    };
+    ($name:ident) => {
+        <$name as Struct>::blank()
+    };
+    ($name:ident, $wrap:path) => {
+        $wrap(<$name as Struct>::blank)
+    };
+}
+
 /// Reads `body` with the fast reader of the type its `type` key likely names, if that type is
-/// listed (with the variant its message is, and `[Box::new]` if it is boxed), and gives
+/// listed (with the variant its message is, and `[boxed]` if it is boxed), and gives
 /// `$finish(message)` if the reader succeeds and `$fits` the offset in `body` where the map
 /// ended, else `$fallback()`, the generic path. The body's first `type` key must name that
 /// type, as the type scan would find. The message is built in the caller's return slot (and
@@ -44,7 +61,7 @@ macro_rules! dispatch {
             if likely_type($body, first, stringify!($name).as_bytes()) {
                 let mut body_type = None;
                 let mut reader = Reader::new($body);
-                let mut read = or_identity!($($wrap)?)(<$name as Struct>::blank());
+                let mut read = blank!($name $(, $wrap)?);
                 match <$name as Struct>::read_into(&mut reader, Some(&mut body_type), &mut read) {
                     Some(())
                         if body_type == Some(stringify!($name).as_bytes())
@@ -62,15 +79,11 @@ macro_rules! dispatch {
     }};
 }
 
-macro_rules! or_identity {
-    () => {
-        std::convert::identity
-    };
-    ($wrap:path) => {
-        $wrap
-    };
+/// A blank struct on the heap.
+#[inline(always)]
+fn boxed<T>(make: impl FnOnce() -> T) -> Box<T> {
+    Box::new(make())
 }
-
 /// Decodes a response body on its fast path if it has one, else with `generic`.
 #[inline]
 pub(super) fn to_task(body: &[u8], generic: Generic<ToTask>) -> Result<ToTask, BodyError> {
@@ -87,7 +100,7 @@ pub(super) fn to_task_with<R>(
     fallback: impl Fn() -> R,
 ) -> R {
     dispatch!(body, fits, finish, fallback, {
-        StartupDetails => ToTask::StartupDetails [Box::new],
+        StartupDetails => ToTask::StartupDetails [boxed],
         VariableResult => ToTask::VariableResult,
         XComResult => ToTask::XComResult,
         ConnectionResult => ToTask::ConnectionResult,
@@ -517,15 +530,6 @@ macro_rules! read_field {
     };
     ($r:expr, $slot:expr, $reader:path) => {
         $reader($r).map(|value| *$slot = value)
-    };
-}
-
-macro_rules! blank {
-    (required) => {
-        Blank::blank()
-    };
-    (default) => {
-        Default::default()
     };
 }
 
