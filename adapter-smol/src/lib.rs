@@ -24,7 +24,7 @@
 //! ```text
 //! loop {
 //!     write dispatcher.transmit();
-//!     match or(read(socket), or(requests.recv(), Timer::at(poll_timeout()))).await {
+//!     match or(requests.recv(), or(read(socket), Timer::at(poll_timeout()))).await {
 //!         Read(n)     => dispatcher.handle_input(&buf[..n], now),
 //!         Request(r)  => dispatcher.submit(r, now),
 //!         Deadline    => dispatcher.handle_timeout(now),
@@ -171,10 +171,12 @@ where
             }
         }
         let _ = stream.flush().await;
-        let closed = dispatcher.is_closed();
+        // A futures-io read tries `recv` on every poll, so the socket is only read while an
+        // answer is owed; the request channel is polled first for the same reason.
+        let expects_input = dispatcher.expects_input();
         let deadline = dispatcher.poll_timeout();
         let read = async {
-            if closed {
+            if !expects_input {
                 future::pending().await
             } else {
                 Wake::Read(stream.read(&mut buf).await)
@@ -190,7 +192,7 @@ where
                 None => future::pending().await,
             }
         };
-        match future::or(read, future::or(request, timer)).await {
+        match future::or(request, future::or(read, timer)).await {
             Wake::Read(Ok(0)) | Wake::Read(Err(_)) => dispatcher.handle_eof(Instant::now()),
             Wake::Read(Ok(n)) => dispatcher.handle_input(&buf[..n], Instant::now()),
             Wake::Request(Ok(request)) => {

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use airflow_protocol::messages::StartupDetails;
 use airflow_protocol::{
-    CloseReason, Event, LocalError, Reply, ReplyError, SessionConfig, TaskSession, ToSupervisor,
+    CloseReason, Event, LocalError, Reply, ReplyError, SessionConfig, SessionState, TaskSession,
+    ToSupervisor,
 };
 
 use crate::runtime::{BoxFuture, ExchangeError};
@@ -161,6 +162,16 @@ impl Dispatcher {
     /// Whether the connection is over (stop reading; requests are refused).
     pub fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    /// Whether the supervisor owes the task something (`StartupDetails`, or the answer to a
+    /// request). The supervisor speaks only to answer, so a driver whose reads cost a system
+    /// call each may leave the socket alone otherwise; an end of stream is then seen with the
+    /// next request.
+    pub fn expects_input(&self) -> bool {
+        !self.closed
+            && (self.session.state() == SessionState::AwaitingStartup
+                || self.session.pending_requests() > 0)
     }
 
     fn dispatch(&mut self) {
