@@ -222,18 +222,32 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a string's bytes, borrowed from the buffer, without checking that they are UTF-8.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn str_bytes(&mut self) -> Result<&'a [u8], WireError> {
+        // Short strings (every key, most values) and those of up to 255 bytes (UUIDs, say)
+        // inline; the rest out of line.
         let marker = self.peek()?;
+        let (header, len) = match marker {
+            0xa0..=0xbf => (1, usize::from(marker & 0x1f)),
+            0xd9 => match self.buf.get(self.pos + 1) {
+                Some(&len) => (2, usize::from(len)),
+                None => return Err(WireError::Truncated),
+            },
+            _ => return self.long_str_bytes(marker),
+        };
+        let start = self.pos + header;
+        let bytes = self
+            .buf
+            .get(start..start + len)
+            .ok_or(WireError::Truncated)?;
+        self.pos = start + len;
+        Ok(bytes)
+    }
+
+    /// [`Reader::str_bytes`] of anything but a short string.
+    #[inline(never)]
+    fn long_str_bytes(&mut self, marker: u8) -> Result<&'a [u8], WireError> {
         let len = match marker {
-            0xa0..=0xbf => {
-                self.pos += 1;
-                u64::from(marker & 0x1f)
-            }
-            0xd9 => {
-                self.pos += 1;
-                self.be(1)?
-            }
             0xda => {
                 self.pos += 1;
                 self.be(2)?
