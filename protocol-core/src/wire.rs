@@ -192,18 +192,27 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads an integer of any width that fits in an `i64`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn int(&mut self) -> Result<i64, WireError> {
+        // Small integers inline, the rest out of line.
         let marker = self.peek()?;
-        let value = match marker {
+        match marker {
             0x00..=0x7f => {
                 self.pos += 1;
-                i64::from(marker)
+                Ok(i64::from(marker))
             }
             0xe0..=0xff => {
                 self.pos += 1;
-                i64::from(marker as i8)
+                Ok(i64::from(marker as i8))
             }
+            _ => self.wide_int(marker),
+        }
+    }
+
+    /// [`Reader::int`] of anything but a fixint.
+    #[inline(never)]
+    fn wide_int(&mut self, marker: u8) -> Result<i64, WireError> {
+        let value = match marker {
             0xcc..=0xcf => {
                 self.pos += 1;
                 let v = self.be(1 << (marker - 0xcc))?;
@@ -275,18 +284,35 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads an extension: its type and its payload, borrowed from the buffer.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn ext(&mut self) -> Result<(i8, &'a [u8]), WireError> {
+        // The fixed sizes (timestamps of 4 and 8 bytes) inline, the rest out of line.
         let marker = self.peek()?;
-        if !matches!(marker, 0xc7..=0xc9 | 0xd4..=0xd8) {
+        if !matches!(marker, 0xd4..=0xd8) {
+            return self.sized_ext(marker);
+        }
+        let len = 1usize << (marker - 0xd4);
+        let start = self.pos + 1;
+        match self.buf.get(start..start + 1 + len) {
+            Some(bytes) => {
+                self.pos = start + 1 + len;
+                Ok((bytes[0] as i8, &bytes[1..]))
+            }
+            None => Err(WireError::Truncated),
+        }
+    }
+
+    /// [`Reader::ext`] of an extension with a length field.
+    #[inline(never)]
+    fn sized_ext(&mut self, marker: u8) -> Result<(i8, &'a [u8]), WireError> {
+        if !matches!(marker, 0xc7..=0xc9) {
             return Err(unexpected(Expected::Extension, marker));
         }
         self.pos += 1;
         let len = match marker {
             0xc7 => self.be(1)? as usize,
             0xc8 => self.be(2)? as usize,
-            0xc9 => self.be(4)? as usize,
-            fixed => 1 << (fixed - 0xd4),
+            _ => self.be(4)? as usize,
         };
         let ext_type = self.take(1)?[0] as i8;
         Ok((ext_type, self.take(len)?))
