@@ -676,6 +676,43 @@ mod tests {
     }
 
     #[test]
+    fn decoding_in_one_pass_agrees_with_the_two_passes_at_the_depth_limit() {
+        // `[1, {key: "k", value: [[…nil…]], type: "XComResult"}, nil]` and the same request
+        // (`GetXCom` has no such value; a `PutVariable` value must be text, so it is an
+        // unknown key there), nested around the deepest a frame allows.
+        let mut outcomes = std::collections::BTreeSet::new();
+        for depth in 94..=102 {
+            for (type_name, key) in [("XComResult", "value"), ("PutVariable", "extra")] {
+                let mut payload = vec![0x93, 0x01, 0x83, 0xa3, b'k', b'e', b'y', 0xa1, b'k'];
+                payload.push(0xa0 | key.len() as u8);
+                payload.extend_from_slice(key.as_bytes());
+                payload.extend(std::iter::repeat_n(0x91, depth));
+                payload.push(0xc0);
+                payload.extend_from_slice(&[0xa4, b't', b'y', b'p', b'e']);
+                payload.push(0xa0 | type_name.len() as u8);
+                payload.extend_from_slice(type_name.as_bytes());
+                payload.push(0xc0);
+                decoders_agree(&payload);
+                outcomes.insert(match decode_response(&payload) {
+                    Ok(DecodedResponse {
+                        body: Some(Ok(_)), ..
+                    }) => "decoded",
+                    Ok(_) => "body refused",
+                    Err(_) => "envelope refused",
+                });
+                payload.pop();
+                payload[0] = 0x92;
+                decoders_agree(&payload);
+            }
+        }
+        // Both sides of the limit.
+        assert!(
+            outcomes.contains("decoded") && outcomes.contains("envelope refused"),
+            "{outcomes:?}"
+        );
+    }
+
+    #[test]
     fn decoding_in_one_pass_agrees_with_the_two_passes() {
         for payload in golden_payloads() {
             decoders_agree(&payload);
