@@ -13,13 +13,13 @@ fn three_threads(ctx: &TaskContext) -> Result<Vec<String>, TaskError> {
     std::thread::scope(|scope| {
         let reads: Vec<_> = ["a", "b", "c"]
             .into_iter()
-            .map(|key| scope.spawn(move || ctx.get_variable(key)))
+            .map(|key| scope.spawn(move || ctx.get_variable(key).map_err(Box::new)))
             .collect();
         reads
             .into_iter()
             .map(|read| read.join().expect("a reading thread panicked"))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(TaskError::from)
+            .map_err(|e| TaskError::from(*e))
     })
 }
 
