@@ -426,13 +426,19 @@ def before_after_block(results: str) -> str | None:
 # ---------------------------------------------------------------- README
 
 
+def span(values: list, spec: str, unit: str) -> str:
+    """The range of the adapters' values, or one value when they agree at this precision."""
+    low, high = format(min(values), spec), format(max(values), spec)
+    return f"{low} {unit}" if low == high else f"{low}–{high} {unit}"
+
+
 def readme_block(sup: dict | None, startup: dict | None, loop: dict | None, loop1: dict | None, codec: list) -> str:
     rows = []
     if startup:
         first = [statistics.median([r["first_request_ms"] for r in startup[a]["runs"]]) for a in RUST]
         hwm = [statistics.median([r["at_terminal_kib"]["VmHWM"] / 1024 for r in startup[a]["runs"]]) for a in RUST]
-        rows.append(["bundle start-up: spawn → first request", "≤ 5 ms", f"{min(first):.1f}–{max(first):.1f} ms", ""])
-        rows.append(["task process peak RSS", "≤ 10 MB", f"{min(hwm):.1f}–{max(hwm):.1f} MiB", ""])
+        rows.append(["bundle start-up: spawn → first request", "≤ 5 ms", span(first, ".1f", "ms"), ""])
+        rows.append(["task process peak RSS", "≤ 10 MB", span(hwm, ".1f", "MiB"), ""])
     if sup:
         whole = sup["whole_task"]["warm"]
         if "python" in whole:
@@ -445,11 +451,11 @@ def readme_block(sup: dict | None, startup: dict | None, loop: dict | None, loop
                 ("runtime_to_first_request_ms", "runtime's own time to its first request", "ms", 1.0),
             ):
                 values = [med(r[key]) * scale for r in rust]
-                rows.append([label, "", f"{min(values):.1f}–{max(values):.1f} {unit}", f"{med(py[key]) * scale:,.0f} {unit}"])
+                rows.append([label, "", span(values, ".1f", unit), f"{med(py[key]) * scale:,.0f} {unit}"])
         trips = sup["round_trips"]
         if "python" in trips:
             values = [med(trips[a]["get_variable"]["p50_us"]) for a in RUST if a in trips]
-            rows.append(["one GetVariable round trip through the supervisor, p50", "", f"{min(values):.0f}–{max(values):.0f} µs",
+            rows.append(["one GetVariable round trip through the supervisor, p50", "", span(values, ".0f", "µs"),
                          f"{med(trips['python']['send']['p50_us']):.0f} µs"])
     for label, data in (("threads anywhere", loop), ("on one CPU", loop1)):
         if not data:
