@@ -458,6 +458,25 @@ fn decode_response_in_two_passes(payload: &[u8]) -> Result<DecodedResponse<'_>, 
     })
 }
 
+/// Panics unless [`decode_request`] and [`decode_response`] give what the two passes they
+/// stand for give (`parse_*`, then the body decoder). Shared by the unit tests and the
+/// `frame_decoder` fuzz target.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn assert_one_pass_agrees(payload: &[u8]) {
+    // Compared as debug text, which a NaN equals.
+    let same = |a: &dyn fmt::Debug, b: &dyn fmt::Debug| {
+        assert_eq!(format!("{a:?}"), format!("{b:?}"), "{payload:02x?}")
+    };
+    same(
+        &decode_request(payload),
+        &decode_request_in_two_passes(payload),
+    );
+    same(
+        &decode_response(payload),
+        &decode_response_in_two_passes(payload),
+    );
+}
+
 /// Why a frame could not be encoded. Nothing is left in the output buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -655,26 +674,6 @@ mod tests {
         }
     }
 
-    /// [`decode_request`] and [`decode_response`] against the two passes they stand for.
-    fn decoders_agree(payload: &[u8]) {
-        let two_passes = parse_request(payload).map(|e| DecodedRequest {
-            id: e.id,
-            body: e.body.map(ToSupervisor::decode),
-            context_carrier: e.context_carrier,
-        });
-        // Compared as debug text, which a NaN equals.
-        let same = |a: &dyn fmt::Debug, b: &dyn fmt::Debug| {
-            assert_eq!(format!("{a:?}"), format!("{b:?}"), "{payload:02x?}")
-        };
-        same(&decode_request(payload), &two_passes);
-        let two_passes = parse_response(payload).map(|e| DecodedResponse {
-            id: e.id,
-            body: e.body.map(ToTask::decode),
-            error: e.error,
-        });
-        same(&decode_response(payload), &two_passes);
-    }
-
     #[test]
     fn decoding_in_one_pass_agrees_with_the_two_passes_at_the_depth_limit() {
         // `[1, {key: "k", value: [[…nil…]], type: "XComResult"}, nil]` and the same request
@@ -692,7 +691,7 @@ mod tests {
                 payload.push(0xa0 | type_name.len() as u8);
                 payload.extend_from_slice(type_name.as_bytes());
                 payload.push(0xc0);
-                decoders_agree(&payload);
+                assert_one_pass_agrees(&payload);
                 outcomes.insert(match decode_response(&payload) {
                     Ok(DecodedResponse {
                         body: Some(Ok(_)), ..
@@ -702,7 +701,7 @@ mod tests {
                 });
                 payload.pop();
                 payload[0] = 0x92;
-                decoders_agree(&payload);
+                assert_one_pass_agrees(&payload);
             }
         }
         // Both sides of the limit.
@@ -715,9 +714,9 @@ mod tests {
     #[test]
     fn decoding_in_one_pass_agrees_with_the_two_passes() {
         for payload in golden_payloads() {
-            decoders_agree(&payload);
+            assert_one_pass_agrees(&payload);
             for len in 0..payload.len() {
-                decoders_agree(&payload[..len]);
+                assert_one_pass_agrees(&payload[..len]);
             }
             let mut mutated = payload.clone();
             let step = if payload.len() > 200 { 5 } else { 1 };
@@ -726,7 +725,7 @@ mod tests {
                     0x00, 0x80, 0x81, 0x90, 0x91, 0x92, 0x94, 0xa1, 0xc0, 0xc1, 0xcc, 0xdc, 0xff,
                 ] {
                     mutated[pos] = byte;
-                    decoders_agree(&mutated);
+                    assert_one_pass_agrees(&mutated);
                 }
                 mutated[pos] = payload[pos];
             }
@@ -741,9 +740,9 @@ mod tests {
                 let mut changed = payload.clone();
                 changed[0] = first;
                 changed.extend_from_slice(tail);
-                decoders_agree(&changed);
+                assert_one_pass_agrees(&changed);
                 changed.pop();
-                decoders_agree(&changed);
+                assert_one_pass_agrees(&changed);
             }
             if let Ok(ResponseEnvelope {
                 body: Some(body), ..
@@ -752,11 +751,11 @@ mod tests {
                 // `[id, nil, body]` and `[id, body, body]`: a map where the nil would be.
                 let mut swapped = vec![0x93, 0x01, 0xc0];
                 swapped.extend_from_slice(body);
-                decoders_agree(&swapped);
+                assert_one_pass_agrees(&swapped);
                 let mut twice = vec![0x93, 0x01];
                 twice.extend_from_slice(body);
                 twice.extend_from_slice(body);
-                decoders_agree(&twice);
+                assert_one_pass_agrees(&twice);
             }
         }
     }
