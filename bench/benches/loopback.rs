@@ -140,10 +140,7 @@ fn latencies(name: &str, cfg: &Config) -> io::Result<Vec<u64>> {
             })?
         }
         adapter => {
-            let which = Which::ALL
-                .into_iter()
-                .find(|w| w.name() == adapter)
-                .expect("a known adapter");
+            let which = Which::named(adapter).expect("a known adapter");
             with_server(session_server(clients::ROUND_TRIPS), |address| {
                 clients::run_task(which, address, total, 1)
             })?
@@ -187,10 +184,7 @@ fn throughput(name: &str, count: usize, window: usize) -> io::Result<f64> {
             })?
         }
         adapter => {
-            let which = Which::ALL
-                .into_iter()
-                .find(|w| w.name() == adapter)
-                .expect("a known adapter");
+            let which = Which::named(adapter).expect("a known adapter");
             with_server(session_server(clients::PIPELINED), |address| {
                 clients::run_task(which, address, count, window)
             })?[0]

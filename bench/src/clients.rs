@@ -40,6 +40,11 @@ impl Which {
             Which::Smol => "smol",
         }
     }
+
+    /// The adapter whose [`name`](Which::name) this is.
+    pub fn named(name: &str) -> Option<Which> {
+        Which::ALL.into_iter().find(|w| w.name() == name)
+    }
 }
 
 /// The task ids of the bench bundle (DAG `bench`).
@@ -102,16 +107,25 @@ fn std_round_trips(ctx: &airflow_sdk_std::TaskContext) -> Result<(), TaskError> 
     Ok(())
 }
 
-async fn tokio_round_trips(ctx: airflow_sdk_tokio::TaskContext) -> Result<(), TaskError> {
+// Times `plan().0` reads, one at a time.
+async fn one_at_a_time<F, Fut>(get_variable: F) -> Result<(), TaskError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<String, ClientError>>,
+{
     let (count, _) = plan();
     let mut each = Vec::with_capacity(count);
     for _ in 0..count {
         let start = Instant::now();
-        ctx.get_variable(KEY).await?;
+        get_variable().await?;
         each.push(nanos(start));
     }
     record(each);
     Ok(())
+}
+
+async fn tokio_round_trips(ctx: airflow_sdk_tokio::TaskContext) -> Result<(), TaskError> {
+    one_at_a_time(|| ctx.get_variable(KEY)).await
 }
 
 async fn tokio_pipelined(ctx: airflow_sdk_tokio::TaskContext) -> Result<(), TaskError> {
@@ -122,15 +136,7 @@ async fn tokio_pipelined(ctx: airflow_sdk_tokio::TaskContext) -> Result<(), Task
 }
 
 async fn smol_round_trips(ctx: airflow_sdk_smol::TaskContext) -> Result<(), TaskError> {
-    let (count, _) = plan();
-    let mut each = Vec::with_capacity(count);
-    for _ in 0..count {
-        let start = Instant::now();
-        ctx.get_variable(KEY).await?;
-        each.push(nanos(start));
-    }
-    record(each);
-    Ok(())
+    one_at_a_time(|| ctx.get_variable(KEY)).await
 }
 
 async fn smol_pipelined(ctx: airflow_sdk_smol::TaskContext) -> Result<(), TaskError> {
