@@ -44,23 +44,27 @@ def _now() -> int:
 def _proc_memory(pid: int) -> dict:
     """The child's memory counters in KiB, read from /proc while it is alive."""
     out: dict = {}
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                key, _, rest = line.partition(":")
-                if key in ("VmHWM", "VmRSS", "RssAnon", "RssFile", "RssShmem", "Threads"):
-                    out[key] = int(rest.split()[0])
-    except OSError as e:
-        out["status_error"] = str(e)
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                key, _, rest = line.partition(":")
-                if key in ("Rss", "Pss", "Private_Clean", "Private_Dirty", "Shared_Clean", "Shared_Dirty"):
-                    out[key] = int(rest.split()[0])
-    except OSError as e:
-        out["smaps_error"] = str(e)
+    _read_counters(f"/proc/{pid}/status", ("VmHWM", "VmRSS", "RssAnon", "RssFile", "RssShmem", "Threads"), "status_error", out)
+    _read_counters(
+        f"/proc/{pid}/smaps_rollup",
+        ("Rss", "Pss", "Private_Clean", "Private_Dirty", "Shared_Clean", "Shared_Dirty"),
+        "smaps_error",
+        out,
+    )
     return out
+
+
+def _read_counters(path: str, keys: tuple, error_key: str, out: dict) -> None:
+    """Adds the `key: number ...` lines of `path` named in `keys` to `out`; a read error goes
+    under `error_key`."""
+    try:
+        with open(path) as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key in keys:
+                    out[key] = int(rest.split()[0])
+    except OSError as e:
+        out[error_key] = str(e)
 
 
 def install() -> None:
