@@ -14,9 +14,7 @@ use crate::{KEY, VALUE};
 /// A `GetVariable` request frame for [`KEY`] with request id `id`, as a task sends it.
 pub fn request_frame(id: u64) -> Vec<u8> {
     let mut out = Vec::new();
-    let body = ToSupervisor::GetVariable(m::GetVariable {
-        key: KEY.to_owned(),
-    });
+    let body = ToSupervisor::GetVariable(m::GetVariable { key: KEY.into() });
     frame::encode_request(&mut out, id, &body, None, DEFAULT_MAX_FRAME_LEN)
         .expect("a GetVariable frame encodes");
     out
@@ -26,8 +24,8 @@ pub fn request_frame(id: u64) -> Vec<u8> {
 pub fn response_frame(id: i64) -> Vec<u8> {
     let mut out = Vec::new();
     let body = ToTask::VariableResult(m::VariableResult {
-        key: KEY.to_owned(),
-        value: Some(VALUE.to_owned()),
+        key: KEY.into(),
+        value: Some(VALUE.into()),
     });
     frame::encode_response(&mut out, id, Response::Body(&body), DEFAULT_MAX_FRAME_LEN)
         .expect("a VariableResult frame encodes");

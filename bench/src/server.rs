@@ -84,7 +84,7 @@ pub fn serve(
 
 fn variable_result(key: &str) -> ToTask {
     ToTask::VariableResult(m::VariableResult {
-        key: key.to_owned(),
-        value: Some(VALUE.to_owned()),
+        key: key.into(),
+        value: Some(VALUE.into()),
     })
 }

@@ -184,7 +184,7 @@ fn decode_get_variable(payload: &[u8]) -> Result<frame::DecodedRequest<'_>, fram
 /// `SucceedTask` Python's task runner sent, read back into our type.
 fn request_bodies() -> (ToSupervisor, ToSupervisor) {
     let get_variable = ToSupervisor::GetVariable(GetVariable {
-        key: "greeting".to_owned(),
+        key: "greeting".into(),
     });
     let succeed_payload = payload("to_supervisor/SucceedTask.bin");
     let succeed_task = ToSupervisor::decode(
@@ -288,7 +288,7 @@ fn started_session(startup: &[u8]) -> (TaskSession, Instant) {
     session.handle_input(startup, now);
     assert!(matches!(session.poll_event(), Some(Event::Startup(_))));
     let body = ToSupervisor::GetVariable(GetVariable {
-        key: "greeting".to_owned(),
+        key: "greeting".into(),
     });
     for _ in 0..STREAM_FRAMES {
         session.send(&body, now).unwrap();

@@ -834,7 +834,7 @@ mod tests {
     fn encoded_frames_never_have_zero_length_and_respect_the_limit() {
         let mut out = Vec::new();
         let body = ToSupervisor::GetVariable(GetVariable {
-            key: "k".repeat(100),
+            key: "k".repeat(100).into(),
         });
         encode_request(&mut out, 1, &body, None, DEFAULT_MAX_FRAME_LEN).unwrap();
         assert!(u32::from_be_bytes(out[..4].try_into().unwrap()) > 0);

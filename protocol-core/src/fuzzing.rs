@@ -434,7 +434,7 @@ pub fn sample_startup_details() -> StartupDetails {
             should_retry: Some(false),
             start_date: None,
         },
-        sentry_integration: String::new(),
+        sentry_integration: String::new().into(),
     }
 }
 
@@ -593,7 +593,7 @@ fn response_frame(id: i64, kind: u8, text: String) -> Vec<u8> {
         0 => Response::Empty,
         1 => {
             body = ToTask::VariableResult(VariableResult {
-                key: text,
+                key: text.into(),
                 value: Some("v".into()),
             });
             Response::Body(&body)
@@ -638,10 +638,13 @@ fn raw_response_frame(id: i64, raw: &[u8]) -> Vec<u8> {
 fn request_body(input: &mut Input<'_>) -> ToSupervisor {
     let text = input.text(24);
     match input.byte() % 8 {
-        0 => GetVariable { key: text }.into(),
-        1 => GetConnection { conn_id: text }.into(),
+        0 => GetVariable { key: text.into() }.into(),
+        1 => GetConnection {
+            conn_id: text.into(),
+        }
+        .into(),
         2 => GetXCom {
-            key: text,
+            key: text.into(),
             dag_id: "sales".into(),
             run_id: "r".into(),
             task_id: "t".into(),
@@ -661,7 +664,7 @@ fn request_body(input: &mut Input<'_>) -> ToSupervisor {
         }
         .into(),
         4 => PutVariable {
-            key: text,
+            key: text.into(),
             value: None,
             description: None,
         }
@@ -675,7 +678,10 @@ fn request_body(input: &mut Input<'_>) -> ToSupervisor {
             retry_reason: None,
         }
         .into(),
-        _ => GetVariable { key: String::new() }.into(),
+        _ => GetVariable {
+            key: Default::default(),
+        }
+        .into(),
     }
 }
 

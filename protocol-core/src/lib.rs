@@ -50,7 +50,7 @@ mod wire;
 
 pub use frame::{FrameDecoder, FrameError};
 pub use json::{JsonMap, JsonValue};
-pub use messages::{BodyError, ToSupervisor, ToTask, SUPERVISOR_SCHEMA_VERSION};
+pub use messages::{BodyError, Text, ToSupervisor, ToTask, SUPERVISOR_SCHEMA_VERSION};
 pub use session::supervisor::{
     SupervisorConfig, SupervisorError, SupervisorEvent, SupervisorSession,
 };

@@ -197,7 +197,7 @@ fn run_task_session(
     }
     for i in 0..requests {
         let body = airflow_protocol::messages::GetVariable {
-            key: format!("k{i}"),
+            key: format!("k{i}").into(),
         };
         session
             .send_with(&body.into(), Duration::from_secs(60), None, now)
@@ -296,7 +296,7 @@ enum Sent {
 
 fn sent() -> impl Strategy<Value = Sent> {
     prop_oneof![
-        8 => (to_supervisor(), option::of(btree_map(text(), text(), 0..3)))
+        8 => (to_supervisor(), option::of(btree_map(string(), string(), 0..3)))
             .prop_map(|(body, carrier)| Sent::Request(Box::new(body), carrier)),
         1 => Just(Sent::NilBody),
     ]

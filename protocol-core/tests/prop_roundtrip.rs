@@ -31,7 +31,7 @@ fn runner() -> TestRunner {
 }
 
 fn carrier() -> impl Strategy<Value = ContextCarrier> {
-    btree_map(text(), text(), 0..3)
+    btree_map(string(), string(), 0..3)
 }
 
 /// The payload of a whole frame, after checking its length prefix.

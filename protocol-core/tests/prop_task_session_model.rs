@@ -147,7 +147,7 @@ fn answer_frame(id: i64, kind: AnswerKind) -> Vec<u8> {
         AnswerKind::Empty => Response::Empty,
         AnswerKind::Variable => {
             body = ToTask::VariableResult(VariableResult {
-                key: format!("key{id}"),
+                key: format!("key{id}").into(),
                 value: Some("value".into()),
             });
             Response::Body(&body)
@@ -210,7 +210,7 @@ fn startup_frame(valid: bool) -> Vec<u8> {
 fn request_body(kind: RequestKind, n: u64) -> ToSupervisor {
     match kind {
         RequestKind::Normal => GetVariable {
-            key: format!("key{n}"),
+            key: format!("key{n}").into(),
         }
         .into(),
         RequestKind::Terminal => SucceedTask {
@@ -343,7 +343,7 @@ fn expected_result(kind: AnswerKind, id: i64) -> Result<Reply, ReplyError> {
     match kind {
         AnswerKind::Empty => Ok(Reply::Empty),
         AnswerKind::Variable => Ok(Reply::Body(ToTask::VariableResult(VariableResult {
-            key: format!("key{id}"),
+            key: format!("key{id}").into(),
             value: Some("value".into()),
         }))),
         AnswerKind::ErrorInBody => Err(ReplyError::Error {

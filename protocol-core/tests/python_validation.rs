@@ -114,8 +114,8 @@ fn map(value: JsonValue) -> JsonMap {
     }
 }
 
-fn s(text: &str) -> String {
-    text.to_owned()
+fn s(text: &str) -> Text {
+    text.into()
 }
 
 const TI: &str = "01931b2c-0000-7000-8000-000000000001";
@@ -242,7 +242,7 @@ fn corpus() -> Vec<Case> {
                 end_date: offset,
                 rendered_map_index: Some(s("eu")),
                 retry_delay_seconds: Some(30.5),
-                retry_reason: Some("r".repeat(600)),
+                retry_reason: Some("r".repeat(600).into()),
             }
             .into(),
         ),
@@ -419,7 +419,7 @@ fn corpus() -> Vec<Case> {
         (
             "GetVariable_long_key",
             GetVariable {
-                key: "k".repeat(70_000),
+                key: "k".repeat(70_000).into(),
             }
             .into(),
         ),
@@ -1119,34 +1119,34 @@ fn corpus() -> Vec<Case> {
     }
     // A traced request (three-element frame) and ids at the edges of the range.
     out.push(Case {
-        name: s("GetVariable_traced"),
+        name: "GetVariable_traced".to_owned(),
         body: GetVariable { key: s("region") }.into(),
         carrier: Some(
             [
                 (
-                    s("traceparent"),
-                    s("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+                    "traceparent".to_owned(),
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
                 ),
-                (s("tracestate"), s("airflow=rust,other=ü")),
+                ("tracestate".to_owned(), "airflow=rust,other=ü".to_owned()),
             ]
             .into(),
         ),
         id: 1_000,
     });
     out.push(Case {
-        name: s("GetVariable_empty_carrier"),
+        name: "GetVariable_empty_carrier".to_owned(),
         body: GetVariable { key: s("region") }.into(),
         carrier: Some(ContextCarrier::new()),
         id: 1_001,
     });
     out.push(Case {
-        name: s("GetVariable_id_0"),
+        name: "GetVariable_id_0".to_owned(),
         body: GetVariable { key: s("region") }.into(),
         carrier: None,
         id: 0,
     });
     out.push(Case {
-        name: s("GetVariable_id_max"),
+        name: "GetVariable_id_max".to_owned(),
         body: GetVariable { key: s("region") }.into(),
         carrier: None,
         id: i64::MAX as u64,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airflow_protocol::messages::{self as m, DagRun, DagRunState, TaskInstanceState, ToTask};
-use airflow_protocol::{JsonMap, JsonValue, Reply, Timestamp, ToSupervisor};
+use airflow_protocol::{JsonMap, JsonValue, Reply, Text, Timestamp, ToSupervisor};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -234,12 +234,10 @@ impl<R: Runtime> Client<R> {
             key: key.to_owned(),
         };
         let main = request!(
-            m::GetVariable {
-                key: key.to_owned()
-            },
+            m::GetVariable { key: key.into() },
             chain(
                 expect("GetVariable", key.to_owned(), |body| match body {
-                    ToTask::VariableResult(v) => Some(v.value),
+                    ToTask::VariableResult(v) => Some(v.value.map(Text::into_string)),
                     _ => None,
                 }),
                 // A variable without a value reads as missing, as in the other SDKs.
@@ -253,9 +251,9 @@ impl<R: Runtime> Client<R> {
     pub fn set_variable(&self, key: &str, value: &str, description: Option<&str>) -> R::Output<()> {
         self.call(request!(
             m::PutVariable {
-                key: key.to_owned(),
-                value: Some(value.to_owned()),
-                description: description.map(str::to_owned),
+                key: key.into(),
+                value: Some(value.into()),
+                description: description.map(Text::from),
             },
             expect_done("PutVariable", key.to_owned())
         ))
@@ -264,9 +262,7 @@ impl<R: Runtime> Client<R> {
     /// Deletes a variable.
     pub fn delete_variable(&self, key: &str) -> R::Output<()> {
         self.call(request!(
-            m::DeleteVariable {
-                key: key.to_owned()
-            },
+            m::DeleteVariable { key: key.into() },
             expect_done("DeleteVariable", key.to_owned())
         ))
     }
@@ -280,7 +276,7 @@ impl<R: Runtime> Client<R> {
     ) -> R::Output<m::VariableKeysResult> {
         self.call(request!(
             m::GetVariableKeys {
-                prefix: prefix.map(str::to_owned),
+                prefix: prefix.map(Text::from),
                 limit,
                 offset,
             },
@@ -310,7 +306,7 @@ impl<R: Runtime> Client<R> {
         }
         self.call(request!(
             m::GetConnection {
-                conn_id: conn_id.to_owned(),
+                conn_id: conn_id.into(),
             },
             expect("GetConnection", conn_id.to_owned(), |body| match body {
                 ToTask::ConnectionResult(c) => Some(Connection::from(c)),
@@ -350,10 +346,10 @@ impl<R: Runtime> Client<R> {
         let what = format!("XCom {:?} of task {:?}", at.key, at.task_id);
         self.call(request!(
             m::GetXCom {
-                key: at.key.clone(),
-                dag_id: at.dag_id,
-                run_id: at.run_id,
-                task_id: at.task_id,
+                key: at.key.as_str().into(),
+                dag_id: at.dag_id.into(),
+                run_id: at.run_id.into(),
+                task_id: at.task_id.into(),
                 map_index: at.map_index,
                 include_prior_dates: at.include_prior_dates,
             },
@@ -381,11 +377,11 @@ impl<R: Runtime> Client<R> {
         };
         self.call(request!(
             m::SetXCom {
-                key: key.to_owned(),
+                key: key.into(),
                 value,
-                dag_id: self.info.dag_id().to_owned(),
-                run_id: self.info.run_id().to_owned(),
-                task_id: self.info.task_id().to_owned(),
+                dag_id: self.info.dag_id().into(),
+                run_id: self.info.run_id().into(),
+                task_id: self.info.task_id().into(),
                 map_index: self.info.map_index(),
                 dag_result: false,
                 mapped_length: None,
@@ -398,10 +394,10 @@ impl<R: Runtime> Client<R> {
     pub fn xcom_delete(&self, key: &str) -> R::Output<()> {
         self.call(request!(
             m::DeleteXCom {
-                key: key.to_owned(),
-                dag_id: self.info.dag_id().to_owned(),
-                run_id: self.info.run_id().to_owned(),
-                task_id: self.info.task_id().to_owned(),
+                key: key.into(),
+                dag_id: self.info.dag_id().into(),
+                run_id: self.info.run_id().into(),
+                task_id: self.info.task_id().into(),
                 map_index: self.info.map_index(),
             },
             expect_done("DeleteXCom", key.to_owned())
@@ -412,10 +408,10 @@ impl<R: Runtime> Client<R> {
     pub fn xcom_count(&self, task_id: &str, key: &str) -> R::Output<i64> {
         self.call(request!(
             m::GetXComCount {
-                key: key.to_owned(),
-                dag_id: self.info.dag_id().to_owned(),
-                run_id: self.info.run_id().to_owned(),
-                task_id: task_id.to_owned(),
+                key: key.into(),
+                dag_id: self.info.dag_id().into(),
+                run_id: self.info.run_id().into(),
+                task_id: task_id.into(),
             },
             expect("GetXComCount", key.to_owned(), |body| match body {
                 ToTask::XComCountResponse(c) => Some(c.len),
@@ -435,10 +431,10 @@ impl<R: Runtime> Client<R> {
         let what = format!("XCom {key:?} of task {task_id:?} at {offset}");
         self.call(request!(
             m::GetXComSequenceItem {
-                key: key.to_owned(),
-                dag_id: self.info.dag_id().to_owned(),
-                run_id: self.info.run_id().to_owned(),
-                task_id: task_id.to_owned(),
+                key: key.into(),
+                dag_id: self.info.dag_id().into(),
+                run_id: self.info.run_id().into(),
+                task_id: task_id.into(),
                 offset,
             },
             chain(
@@ -467,10 +463,10 @@ impl<R: Runtime> Client<R> {
         let what = format!("XCom {key:?} of task {task_id:?}");
         self.call(request!(
             m::GetXComSequenceSlice {
-                key: key.to_owned(),
-                dag_id: self.info.dag_id().to_owned(),
-                run_id: self.info.run_id().to_owned(),
-                task_id: task_id.to_owned(),
+                key: key.into(),
+                dag_id: self.info.dag_id().into(),
+                run_id: self.info.run_id().into(),
+                task_id: task_id.into(),
                 start,
                 stop,
                 step,
@@ -494,7 +490,7 @@ impl<R: Runtime> Client<R> {
         self.call(request!(
             m::GetTaskStateStore {
                 ti_id: self.info.ti_id(),
-                key: key.to_owned(),
+                key: key.into(),
             },
             chain(
                 expect("GetTaskStateStore", key.to_owned(), |body| match body {
@@ -520,7 +516,7 @@ impl<R: Runtime> Client<R> {
         self.call(request!(
             m::SetTaskStateStore {
                 ti_id: self.info.ti_id(),
-                key: key.to_owned(),
+                key: key.into(),
                 value,
                 expires_at,
             },
@@ -533,7 +529,7 @@ impl<R: Runtime> Client<R> {
         self.call(request!(
             m::DeleteTaskStateStore {
                 ti_id: self.info.ti_id(),
-                key: key.to_owned(),
+                key: key.into(),
             },
             expect_done("DeleteTaskStateStore", key.to_owned())
         ))
@@ -560,13 +556,13 @@ impl<R: Runtime> Client<R> {
         let what = format!("asset state {key:?}");
         let body: ToSupervisor = match asset {
             AssetKey::Name(name) => m::GetAssetStateStoreByName {
-                name: name.clone(),
-                key: key.to_owned(),
+                name: name.as_str().into(),
+                key: key.into(),
             }
             .into(),
             AssetKey::Uri(uri) => m::GetAssetStateStoreByUri {
-                uri: uri.clone(),
-                key: key.to_owned(),
+                uri: uri.as_str().into(),
+                key: key.into(),
             }
             .into(),
         };
@@ -595,14 +591,14 @@ impl<R: Runtime> Client<R> {
         };
         let body: ToSupervisor = match asset {
             AssetKey::Name(name) => m::SetAssetStateStoreByName {
-                name: name.clone(),
-                key: key.to_owned(),
+                name: name.as_str().into(),
+                key: key.into(),
                 value,
             }
             .into(),
             AssetKey::Uri(uri) => m::SetAssetStateStoreByUri {
-                uri: uri.clone(),
-                key: key.to_owned(),
+                uri: uri.as_str().into(),
+                key: key.into(),
                 value,
             }
             .into(),
@@ -617,13 +613,13 @@ impl<R: Runtime> Client<R> {
     pub fn asset_state_delete(&self, asset: &AssetKey, key: &str) -> R::Output<()> {
         let body: ToSupervisor = match asset {
             AssetKey::Name(name) => m::DeleteAssetStateStoreByName {
-                name: name.clone(),
-                key: key.to_owned(),
+                name: name.as_str().into(),
+                key: key.into(),
             }
             .into(),
             AssetKey::Uri(uri) => m::DeleteAssetStateStoreByUri {
-                uri: uri.clone(),
-                key: key.to_owned(),
+                uri: uri.as_str().into(),
+                key: key.into(),
             }
             .into(),
         };
@@ -636,8 +632,14 @@ impl<R: Runtime> Client<R> {
     /// Deletes every key of an asset's state store.
     pub fn asset_state_clear(&self, asset: &AssetKey) -> R::Output<()> {
         let body: ToSupervisor = match asset {
-            AssetKey::Name(name) => m::ClearAssetStateStoreByName { name: name.clone() }.into(),
-            AssetKey::Uri(uri) => m::ClearAssetStateStoreByUri { uri: uri.clone() }.into(),
+            AssetKey::Name(name) => m::ClearAssetStateStoreByName {
+                name: name.as_str().into(),
+            }
+            .into(),
+            AssetKey::Uri(uri) => m::ClearAssetStateStoreByUri {
+                uri: uri.as_str().into(),
+            }
+            .into(),
         };
         self.call(Main::Request(
             body,
@@ -651,8 +653,8 @@ impl<R: Runtime> Client<R> {
     pub fn dag_run(&self, dag_id: &str, run_id: &str) -> R::Output<DagRun> {
         self.call(request!(
             m::GetDagRun {
-                dag_id: dag_id.to_owned(),
-                run_id: run_id.to_owned()
+                dag_id: dag_id.into(),
+                run_id: run_id.into()
             },
             expect("GetDagRun", run_id.to_owned(), |body| match body {
                 ToTask::DagRunResult(run) => Some(run),
@@ -665,8 +667,8 @@ impl<R: Runtime> Client<R> {
     pub fn dag_run_state(&self, dag_id: &str, run_id: &str) -> R::Output<DagRunState> {
         self.call(request!(
             m::GetDagRunState {
-                dag_id: dag_id.to_owned(),
-                run_id: run_id.to_owned()
+                dag_id: dag_id.into(),
+                run_id: run_id.into()
             },
             expect("GetDagRunState", run_id.to_owned(), |body| match body {
                 ToTask::DagRunStateResult(r) => Some(r.state),
@@ -680,7 +682,7 @@ impl<R: Runtime> Client<R> {
         let key = query.dag_id.clone();
         self.call(request!(
             query,
-            expect("GetDRCount", key, |body| match body {
+            expect("GetDRCount", key.to_string(), |body| match body {
                 ToTask::DRCount(c) => Some(c.count),
                 _ => None,
             })
@@ -691,7 +693,10 @@ impl<R: Runtime> Client<R> {
     /// `DAGRUN_ALREADY_EXISTS` unless `reset_dag_run` is set.
     pub fn trigger_dag_run(&self, trigger: m::TriggerDagRun) -> R::Output<()> {
         let key = trigger.run_id.clone();
-        self.call(request!(trigger, expect_done("TriggerDagRun", key)))
+        self.call(request!(
+            trigger,
+            expect_done("TriggerDagRun", key.to_string())
+        ))
     }
 
     /// The latest run of a DAG before a logical date, optionally in a state.
@@ -703,7 +708,7 @@ impl<R: Runtime> Client<R> {
     ) -> R::Output<Option<DagRun>> {
         self.call(request!(
             m::GetPreviousDagRun {
-                dag_id: dag_id.to_owned(),
+                dag_id: dag_id.into(),
                 logical_date,
                 state
             },
@@ -735,7 +740,7 @@ impl<R: Runtime> Client<R> {
     pub fn dag(&self, dag_id: &str) -> R::Output<m::DagResult> {
         self.call(request!(
             m::GetDag {
-                dag_id: dag_id.to_owned()
+                dag_id: dag_id.into()
             },
             expect("GetDag", dag_id.to_owned(), |body| match body {
                 ToTask::DagResult(r) => Some(r),
@@ -757,8 +762,8 @@ impl<R: Runtime> Client<R> {
     ) -> R::Output<Option<m::PreviousTIResponse>> {
         self.call(request!(
             m::GetPreviousTI {
-                dag_id: dag_id.to_owned(),
-                task_id: task_id.to_owned(),
+                dag_id: dag_id.into(),
+                task_id: task_id.into(),
                 logical_date,
                 map_index,
                 state,
@@ -775,7 +780,7 @@ impl<R: Runtime> Client<R> {
         let key = query.dag_id.clone();
         self.call(request!(
             query,
-            expect("GetTICount", key, |body| match body {
+            expect("GetTICount", key.to_string(), |body| match body {
                 ToTask::TICount(c) => Some(c.count),
                 _ => None,
             })
@@ -787,7 +792,7 @@ impl<R: Runtime> Client<R> {
         let key = query.dag_id.clone();
         self.call(request!(
             query,
-            expect("GetTaskStates", key, |body| match body {
+            expect("GetTaskStates", key.to_string(), |body| match body {
                 ToTask::TaskStatesResult(r) => Some(r.task_states),
                 _ => None,
             })
@@ -798,8 +803,8 @@ impl<R: Runtime> Client<R> {
     pub fn task_breadcrumbs(&self, dag_id: &str, run_id: &str) -> R::Output<Vec<JsonMap>> {
         self.call(request!(
             m::GetTaskBreadcrumbs {
-                dag_id: dag_id.to_owned(),
-                run_id: run_id.to_owned()
+                dag_id: dag_id.into(),
+                run_id: run_id.into()
             },
             expect("GetTaskBreadcrumbs", run_id.to_owned(), |body| match body {
                 ToTask::TaskBreadcrumbsResult(r) => Some(r.breadcrumbs),
@@ -832,10 +837,19 @@ impl<R: Runtime> Client<R> {
     pub fn asset(&self, asset: &AssetKey) -> R::Output<m::AssetResponse> {
         let (body, key): (ToSupervisor, String) = match asset {
             AssetKey::Name(name) => (
-                m::GetAssetByName { name: name.clone() }.into(),
+                m::GetAssetByName {
+                    name: name.as_str().into(),
+                }
+                .into(),
                 name.clone(),
             ),
-            AssetKey::Uri(uri) => (m::GetAssetByUri { uri: uri.clone() }.into(), uri.clone()),
+            AssetKey::Uri(uri) => (
+                m::GetAssetByUri {
+                    uri: uri.as_str().into(),
+                }
+                .into(),
+                uri.clone(),
+            ),
         };
         self.call(Main::Request(
             body,
@@ -850,7 +864,7 @@ impl<R: Runtime> Client<R> {
     pub fn assets_by_alias(&self, alias_name: &str) -> R::Output<Vec<m::AssetResponse>> {
         self.call(request!(
             m::GetAssetsByAlias {
-                alias_name: alias_name.to_owned()
+                alias_name: alias_name.into()
             },
             expect(
                 "GetAssetsByAlias",
@@ -871,7 +885,7 @@ impl<R: Runtime> Client<R> {
         let key = query.name.clone().or(query.uri.clone()).unwrap_or_default();
         self.call(request!(
             query,
-            expect("GetAssetEventByAsset", key, |body| match body {
+            expect("GetAssetEventByAsset", key.to_string(), |body| match body {
                 ToTask::AssetEventsResult(r) => Some(r.asset_events),
                 _ => None,
             })
@@ -886,10 +900,14 @@ impl<R: Runtime> Client<R> {
         let key = query.alias_name.clone();
         self.call(request!(
             query,
-            expect("GetAssetEventByAssetAlias", key, |body| match body {
-                ToTask::AssetEventsResult(r) => Some(r.asset_events),
-                _ => None,
-            })
+            expect(
+                "GetAssetEventByAssetAlias",
+                key.to_string(),
+                |body| match body {
+                    ToTask::AssetEventsResult(r) => Some(r.asset_events),
+                    _ => None,
+                }
+            )
         ))
     }
 
@@ -926,7 +944,7 @@ impl<R: Runtime> Client<R> {
     pub fn set_rendered_map_index(&self, label: &str) -> R::Output<()> {
         self.call(request!(
             m::SetRenderedMapIndex {
-                rendered_map_index: label.to_owned()
+                rendered_map_index: label.into()
             },
             expect_done("SetRenderedMapIndex", String::new())
         ))
@@ -941,7 +959,7 @@ impl<R: Runtime> Client<R> {
         self.call(request!(
             m::MaskSecret {
                 value: JsonValue::String(value.to_owned()),
-                name: name.map(str::to_owned),
+                name: name.map(Text::from),
             },
             expect_done("MaskSecret", String::new())
         ))
@@ -986,7 +1004,7 @@ impl<R: Runtime> Client<R> {
         self.request(
             m::UpdateHITLDetail {
                 ti_id: self.info.ti_id(),
-                chosen_options,
+                chosen_options: chosen_options.into_iter().map(Text::from).collect(),
                 params_input,
             }
             .into(),

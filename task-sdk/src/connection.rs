@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use airflow_protocol::messages::ConnectionResult;
-use airflow_protocol::{JsonMap, JsonValue};
+use airflow_protocol::{JsonMap, JsonValue, Text};
 
 use crate::error::ClientError;
 
@@ -117,14 +117,14 @@ fn kind_of(value: &JsonValue) -> &'static str {
 impl From<ConnectionResult> for Connection {
     fn from(c: ConnectionResult) -> Self {
         Self {
-            conn_id: c.conn_id,
-            conn_type: c.conn_type,
-            host: c.host,
-            schema: c.schema,
-            login: c.login,
+            conn_id: c.conn_id.to_string(),
+            conn_type: c.conn_type.to_string(),
+            host: c.host.map(Text::into_string),
+            schema: c.schema.map(Text::into_string),
+            login: c.login.map(Text::into_string),
             port: c.port,
-            password: c.password,
-            extra: c.extra,
+            password: c.password.map(Text::into_string),
+            extra: c.extra.map(Text::into_string),
         }
     }
 }

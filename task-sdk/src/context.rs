@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use airflow_protocol::messages::{DagRun, DagRunType, StartupDetails, TaskInstance};
-use airflow_protocol::{JsonMap, JsonValue, Timestamp, Uuid};
+use airflow_protocol::{JsonMap, JsonValue, Text, Timestamp, Uuid};
 
 use crate::client::Client;
 use crate::connection::Environment;
@@ -119,11 +119,14 @@ impl TaskInfo {
             // A serialized string: keep it under a key rather than lose it.
             other => JsonMap::from_iter([("__serialized__".to_owned(), other.clone())]),
         };
-        Some(Resume { method, kwargs })
+        Some(Resume {
+            method: method.to_string(),
+            kwargs,
+        })
     }
 
     /// XCom keys the server asked to clear before the task runs.
-    pub fn xcom_keys_to_clear(&self) -> &[String] {
+    pub fn xcom_keys_to_clear(&self) -> &[Text] {
         self.details
             .ti_context
             .xcom_keys_to_clear

@@ -195,9 +195,9 @@ where
     for key in info.xcom_keys_to_clear() {
         let body = m::DeleteXCom {
             key: key.clone(),
-            dag_id: info.dag_id().to_owned(),
-            run_id: info.run_id().to_owned(),
-            task_id: info.task_id().to_owned(),
+            dag_id: info.dag_id().into(),
+            run_id: info.run_id().into(),
+            task_id: info.task_id().into(),
             map_index: info.map_index(),
         };
         if let Err(e) = exchange(body.into()).await {
@@ -222,11 +222,11 @@ where
         return Ok(());
     }
     let body = m::SetXCom {
-        key: RETURN_VALUE_KEY.to_owned(),
+        key: RETURN_VALUE_KEY.into(),
         value,
-        dag_id: info.dag_id().to_owned(),
-        run_id: info.run_id().to_owned(),
-        task_id: info.task_id().to_owned(),
+        dag_id: info.dag_id().into(),
+        run_id: info.run_id().into(),
+        task_id: info.task_id().into(),
         map_index: info.map_index(),
         dag_result: false,
         mapped_length: None,
@@ -263,7 +263,7 @@ pub fn terminal_message(
                 end_date: now(),
                 rendered_map_index: None,
                 retry_delay_seconds: delay.map(|d| d.as_secs_f64()),
-                retry_reason: Some(truncate(&reason, 500)),
+                retry_reason: Some(truncate(&reason, 500).into()),
             };
             (body.into(), FinalState::UpForRetry)
         } else {
@@ -305,11 +305,11 @@ pub fn terminal_message(
         TaskErrorKind::Defer(defer) => {
             tracing::info!(target: "airflow.task", trigger = %defer.classpath, next_method = %defer.next_method, "Task deferred");
             let body = m::DeferTask {
-                classpath: defer.classpath,
+                classpath: defer.classpath.into(),
                 trigger_kwargs: Some(JsonValue::Object(defer.kwargs)),
                 trigger_timeout: defer.timeout,
                 queue: None,
-                next_method: defer.next_method,
+                next_method: defer.next_method.into(),
                 next_kwargs: defer.next_kwargs,
                 rendered_map_index: None,
             };

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use airflow_protocol::frame::Response;
 use airflow_protocol::messages::{self as m, ErrorResponse, ErrorType, StartupDetails, ToTask};
 use airflow_protocol::{
-    JsonMap, JsonValue, SupervisorConfig, SupervisorEvent, SupervisorSession, Timestamp,
+    JsonMap, JsonValue, SupervisorConfig, SupervisorEvent, SupervisorSession, Text, Timestamp,
     ToSupervisor, Uuid,
 };
 
@@ -336,27 +336,27 @@ fn ok() -> Answer {
 fn respond(store: &mut LocalStore, details: &StartupDetails, body: &ToSupervisor) -> Answer {
     use ToSupervisor as S;
     match body {
-        S::GetVariable(r) => match store.variables.get(&r.key) {
+        S::GetVariable(r) => match store.variables.get(r.key.as_str()) {
             Some(value) => Answer::Body(ToTask::VariableResult(m::VariableResult {
                 key: r.key.clone(),
-                value: Some(value.clone()),
+                value: Some(value.clone().into()),
             })),
             None => not_found(ErrorType::VariableNotFound, serde_json::json!({"key": r.key})),
         },
         S::PutVariable(r) => {
-            store.variables.insert(r.key.clone(), r.value.clone().unwrap_or_default());
+            store.variables.insert(r.key.to_string(), r.value.clone().unwrap_or_default().to_string());
             Answer::Empty
         }
         S::DeleteVariable(r) => {
-            store.variables.remove(&r.key);
+            store.variables.remove(r.key.as_str());
             ok()
         }
         S::GetVariableKeys(r) => {
-            let keys: Vec<String> = store
+            let keys: Vec<Text> = store
                 .variables
                 .keys()
                 .filter(|k| r.prefix.as_deref().is_none_or(|p| k.starts_with(p)))
-                .cloned()
+                .map(Text::from)
                 .collect();
             let total = keys.len() as i64;
             let keys = keys
@@ -366,21 +366,21 @@ fn respond(store: &mut LocalStore, details: &StartupDetails, body: &ToSupervisor
                 .collect();
             Answer::Body(ToTask::VariableKeysResult(m::VariableKeysResult { keys, total_entries: total }))
         }
-        S::GetConnection(r) => match store.connections.get(&r.conn_id) {
+        S::GetConnection(r) => match store.connections.get(r.conn_id.as_str()) {
             Some(c) => Answer::Body(ToTask::ConnectionResult(m::ConnectionResult {
-                conn_id: c.conn_id.clone(),
-                conn_type: c.conn_type.clone(),
-                host: c.host.clone(),
-                schema: c.schema.clone(),
-                login: c.login.clone(),
-                password: c.password().map(str::to_owned),
+                conn_id: c.conn_id.clone().into(),
+                conn_type: c.conn_type.clone().into(),
+                host: c.host.as_deref().map(Text::from),
+                schema: c.schema.as_deref().map(Text::from),
+                login: c.login.as_deref().map(Text::from),
+                password: c.password().map(Text::from),
                 port: c.port,
-                extra: c.extra().map(str::to_owned),
+                extra: c.extra().map(Text::from),
             })),
             None => not_found(ErrorType::ConnectionNotFound, serde_json::json!({"conn_id": r.conn_id})),
         },
         S::GetXCom(r) => {
-            let key = (r.dag_id.clone(), r.run_id.clone(), r.task_id.clone(), r.key.clone(), r.map_index.unwrap_or(-1));
+            let key = (r.dag_id.to_string(), r.run_id.to_string(), r.task_id.to_string(), r.key.to_string(), r.map_index.unwrap_or(-1));
             Answer::Body(ToTask::XComResult(m::XComResult {
                 key: r.key.clone(),
                 value: store.xcoms.get(&key).cloned().unwrap_or(JsonValue::Null),
@@ -388,11 +388,11 @@ fn respond(store: &mut LocalStore, details: &StartupDetails, body: &ToSupervisor
         }
         S::SetXCom(r) => {
             let index = r.map_index.filter(|i| *i >= 0).unwrap_or(-1);
-            store.xcoms.insert((r.dag_id.clone(), r.run_id.clone(), r.task_id.clone(), r.key.clone(), index), r.value.clone());
+            store.xcoms.insert((r.dag_id.to_string(), r.run_id.to_string(), r.task_id.to_string(), r.key.to_string(), index), r.value.clone());
             Answer::Empty
         }
         S::DeleteXCom(r) => {
-            store.xcoms.remove(&(r.dag_id.clone(), r.run_id.clone(), r.task_id.clone(), r.key.clone(), r.map_index.unwrap_or(-1)));
+            store.xcoms.remove(&(r.dag_id.to_string(), r.run_id.to_string(), r.task_id.to_string(), r.key.to_string(), r.map_index.unwrap_or(-1)));
             Answer::Empty
         }
         S::GetXComCount(r) => {
@@ -412,16 +412,16 @@ fn respond(store: &mut LocalStore, details: &StartupDetails, body: &ToSupervisor
             let root = python_slice(&values, r.start, r.stop, r.step).into_iter().map(|v| (*v).clone()).collect();
             Answer::Body(ToTask::XComSequenceSliceResult(m::XComSequenceSliceResult { root }))
         }
-        S::GetTaskStateStore(r) => match store.task_state.get(&r.key) {
+        S::GetTaskStateStore(r) => match store.task_state.get(r.key.as_str()) {
             Some(value) => Answer::Body(ToTask::TaskStateStoreResult(m::TaskStateStoreResult { value: value.clone() })),
             None => not_found(ErrorType::TaskStoreNotFound, serde_json::json!({"key": r.key})),
         },
         S::SetTaskStateStore(r) => {
-            store.task_state.insert(r.key.clone(), r.value.clone());
+            store.task_state.insert(r.key.to_string(), r.value.clone());
             ok()
         }
         S::DeleteTaskStateStore(r) => {
-            store.task_state.remove(&r.key);
+            store.task_state.remove(r.key.as_str());
             ok()
         }
         S::ClearTaskStateStore(_) => {
@@ -430,19 +430,19 @@ fn respond(store: &mut LocalStore, details: &StartupDetails, body: &ToSupervisor
         }
         S::GetAssetStateStoreByName(m::GetAssetStateStoreByName { name: asset, key })
         | S::GetAssetStateStoreByUri(m::GetAssetStateStoreByUri { uri: asset, key }) => {
-            match store.asset_state.get(&(asset.clone(), key.clone())) {
+            match store.asset_state.get(&(asset.to_string(), key.to_string())) {
                 Some(value) => Answer::Body(ToTask::AssetStateStoreResult(m::AssetStateStoreResult { value: value.clone() })),
                 None => not_found(ErrorType::AssetStoreNotFound, serde_json::json!({"key": key})),
             }
         }
         S::SetAssetStateStoreByName(m::SetAssetStateStoreByName { name: asset, key, value })
         | S::SetAssetStateStoreByUri(m::SetAssetStateStoreByUri { uri: asset, key, value }) => {
-            store.asset_state.insert((asset.clone(), key.clone()), value.clone());
+            store.asset_state.insert((asset.to_string(), key.to_string()), value.clone());
             ok()
         }
         S::DeleteAssetStateStoreByName(m::DeleteAssetStateStoreByName { name: asset, key })
         | S::DeleteAssetStateStoreByUri(m::DeleteAssetStateStoreByUri { uri: asset, key }) => {
-            store.asset_state.remove(&(asset.clone(), key.clone()));
+            store.asset_state.remove(&(asset.to_string(), key.to_string()));
             ok()
         }
         S::ClearAssetStateStoreByName(m::ClearAssetStateStoreByName { name: asset })
@@ -671,8 +671,8 @@ pub fn local_store(args: &TestArgs, details: &StartupDetails) -> Result<LocalSto
             serde_json::from_str(json).map_err(|e| format!("--xcom {target}: not JSON: {e}"))?;
         store.xcoms.insert(
             (
-                details.ti.dag_id.clone(),
-                details.ti.run_id.clone(),
+                details.ti.dag_id.to_string(),
+                details.ti.run_id.to_string(),
                 task.to_owned(),
                 key.to_owned(),
                 -1,

@@ -22,7 +22,7 @@ use super::de;
 use super::models::{BundleInfo, DagRun, DagRunState, DagRunType, TIRunContext, TaskInstance};
 use super::requests::{GetConnection, GetVariable, GetXCom, PutVariable};
 use super::responses::{ConnectionResult, OKResponse, StartupDetails, VariableResult, XComResult};
-use super::{BodyError, ToSupervisor, ToTask};
+use super::{BodyError, Text, ToSupervisor, ToTask};
 use crate::json::{self, JsonMap, JsonValue};
 use crate::time::{Timestamp, MSGPACK_TIMESTAMP_EXT};
 use crate::uuid::Uuid;
@@ -290,6 +290,20 @@ impl Fast for String {
         // Checked once copied: the UTF-8 check takes its word-at-a-time path from the start
         // of the copy, which is aligned, where the bytes in the frame start anywhere.
         String::from_utf8(r.str_bytes().ok()?.to_vec()).ok()
+    }
+}
+
+impl Blank for Text {
+    #[inline(always)]
+    fn blank() -> Self {
+        Text::const_new("")
+    }
+}
+
+impl Fast for Text {
+    #[inline]
+    fn read(r: &mut Reader<'_>) -> Option<Self> {
+        Text::from_utf8(r.str_bytes().ok()?).ok()
     }
 }
 

@@ -23,6 +23,12 @@ pub use models::*;
 pub use requests::*;
 pub use responses::*;
 
+/// The text of a message field: ids, keys, names and other strings. Up to 24 bytes it is
+/// stored inline, so decoding the short identifiers most messages carry allocates nothing;
+/// longer text lives on the heap as a `String` would. It derefs to `str`, and `"text".into()`
+/// or `String::into()` makes one.
+pub type Text = compact_str::CompactString;
+
 use crate::wire::{self, WireError};
 
 /// The supervisor schema version this crate implements. Executable bundles declare it in

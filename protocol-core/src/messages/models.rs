@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Text;
 use crate::json::{self, JsonMap, JsonValue};
 use crate::time::Timestamp;
 use crate::uuid::Uuid;
@@ -183,11 +184,11 @@ pub struct TaskInstance {
     /// The task instance id; `ti_id` in requests.
     pub id: Uuid,
     /// The task id.
-    pub task_id: String,
+    pub task_id: Text,
     /// The DAG id.
-    pub dag_id: String,
+    pub dag_id: Text,
     /// The DAG run id.
-    pub run_id: String,
+    pub run_id: Text,
     /// The try number, from 1.
     pub try_number: i64,
     /// The id of the serialized DAG version.
@@ -197,13 +198,13 @@ pub struct TaskInstance {
     pub map_index: Option<i64>,
     /// The worker host name.
     #[serde(default)]
-    pub hostname: Option<String>,
+    pub hostname: Option<Text>,
     /// The OpenTelemetry context carrier.
     #[serde(default, deserialize_with = "json::lenient_option_map")]
     pub context_carrier: Option<JsonMap>,
     /// The queue the task was routed through.
     #[serde(default)]
-    pub queue: Option<String>,
+    pub queue: Option<Text>,
 }
 
 impl TaskInstance {
@@ -217,19 +218,19 @@ impl TaskInstance {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BundleInfo {
     /// The bundle name.
-    pub name: String,
+    pub name: Text,
     /// The bundle version, if versioned.
     #[serde(default)]
-    pub version: Option<String>,
+    pub version: Option<Text>,
 }
 
 /// A DAG run, as in the run context and in `DagRunResult`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DagRun {
     /// The DAG id.
-    pub dag_id: String,
+    pub dag_id: Text,
     /// The run id.
-    pub run_id: String,
+    pub run_id: Text,
     /// The logical date; nil for runs without one.
     #[serde(default)]
     pub logical_date: Option<Timestamp>,
@@ -259,22 +260,22 @@ pub struct DagRun {
     pub conf: Option<JsonMap>,
     /// The user who triggered the run.
     #[serde(default)]
-    pub triggering_user_name: Option<String>,
+    pub triggering_user_name: Option<Text>,
     /// Asset events that triggered the run.
     #[serde(default)]
     pub consumed_asset_events: Vec<AssetEventDagRunReference>,
     /// The partition key.
     #[serde(default)]
-    pub partition_key: Option<String>,
+    pub partition_key: Option<Text>,
     /// The partition date.
     #[serde(default)]
     pub partition_date: Option<Timestamp>,
     /// The run note.
     #[serde(default)]
-    pub note: Option<String>,
+    pub note: Option<Text>,
     /// The team owning the run.
     #[serde(default)]
-    pub team_name: Option<String>,
+    pub team_name: Option<Text>,
 }
 
 /// An asset event that a DAG run consumed.
@@ -287,13 +288,13 @@ pub struct AssetEventDagRunReference {
     pub extra: JsonMap,
     /// The task that emitted the event.
     #[serde(default)]
-    pub source_task_id: Option<String>,
+    pub source_task_id: Option<Text>,
     /// The DAG of that task.
     #[serde(default)]
-    pub source_dag_id: Option<String>,
+    pub source_dag_id: Option<Text>,
     /// The run of that task.
     #[serde(default)]
-    pub source_run_id: Option<String>,
+    pub source_run_id: Option<Text>,
     /// The map index of that task.
     #[serde(default)]
     pub source_map_index: Option<i64>,
@@ -304,16 +305,16 @@ pub struct AssetEventDagRunReference {
     pub timestamp: Timestamp,
     /// The partition key.
     #[serde(default)]
-    pub partition_key: Option<String>,
+    pub partition_key: Option<Text>,
 }
 
 /// An asset named in an asset event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AssetReference {
     /// The asset name.
-    pub name: String,
+    pub name: Text,
     /// The asset URI.
-    pub uri: String,
+    pub uri: Text,
     /// The asset's extra data.
     #[serde(default, deserialize_with = "json::lenient_map")]
     pub extra: JsonMap,
@@ -323,7 +324,7 @@ pub struct AssetReference {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssetAliasReference {
     /// The alias name.
-    pub name: String,
+    pub name: Text,
 }
 
 /// What the server tells the runtime about the run, in `StartupDetails`.
@@ -344,13 +345,13 @@ pub struct TIRunContext {
     pub connections: Option<Vec<ConnectionResponse>>,
     /// The method to resume with after a deferral.
     #[serde(default)]
-    pub next_method: Option<String>,
+    pub next_method: Option<Text>,
     /// The keyword arguments for `next_method`: a map, or a serialized string.
     #[serde(default, deserialize_with = "json::lenient_value")]
     pub next_kwargs: JsonValue,
     /// XCom keys to delete before the task runs.
     #[serde(default)]
-    pub xcom_keys_to_clear: Option<Vec<String>>,
+    pub xcom_keys_to_clear: Option<Vec<Text>>,
     /// Whether a failure now should lead to a retry.
     #[serde(default)]
     pub should_retry: Option<bool>,
@@ -363,38 +364,38 @@ pub struct TIRunContext {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VariableResponse {
     /// The key.
-    pub key: String,
+    pub key: Text,
     /// The value.
     #[serde(default)]
-    pub value: Option<String>,
+    pub value: Option<Text>,
 }
 
 /// A connection, as preloaded in the run context.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionResponse {
     /// The connection id.
-    pub conn_id: String,
+    pub conn_id: Text,
     /// The connection type.
-    pub conn_type: String,
+    pub conn_type: Text,
     /// The host.
     #[serde(default)]
-    pub host: Option<String>,
+    pub host: Option<Text>,
     /// The schema. The 1.3.2 supervisor dumps `StartupDetails` without `by_alias`, so a
     /// preloaded connection carries it under the pydantic field name `schema_`.
     #[serde(default, alias = "schema_")]
-    pub schema: Option<String>,
+    pub schema: Option<Text>,
     /// The login.
     #[serde(default)]
-    pub login: Option<String>,
+    pub login: Option<Text>,
     /// The password.
     #[serde(default)]
-    pub password: Option<String>,
+    pub password: Option<Text>,
     /// The port.
     #[serde(default)]
     pub port: Option<i64>,
     /// The extra field, a JSON text.
     #[serde(default)]
-    pub extra: Option<String>,
+    pub extra: Option<Text>,
 }
 
 impl std::fmt::Debug for ConnectionResponse {
@@ -417,24 +418,24 @@ impl std::fmt::Debug for ConnectionResponse {
 pub struct AssetProfile {
     /// The asset name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    pub name: Option<Text>,
     /// The asset URI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uri: Option<String>,
+    pub uri: Option<Text>,
     /// The profile type, for example `"Asset"`, `"AssetAlias"` or `"AssetNameRef"`.
     #[serde(rename = "type")]
-    pub profile_type: String,
+    pub profile_type: Text,
 }
 
 /// An asset, as `AssetResult` and asset events carry it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AssetResponse {
     /// The asset name.
-    pub name: String,
+    pub name: Text,
     /// The asset URI.
-    pub uri: String,
+    pub uri: Text,
     /// The asset group.
-    pub group: String,
+    pub group: Text,
     /// The asset's extra data.
     #[serde(default, deserialize_with = "json::lenient_option_map")]
     pub extra: Option<JsonMap>,
@@ -457,28 +458,28 @@ pub struct AssetEventResponse {
     pub created_dagruns: Vec<DagRunAssetReference>,
     /// The task that emitted the event.
     #[serde(default)]
-    pub source_task_id: Option<String>,
+    pub source_task_id: Option<Text>,
     /// The DAG of that task.
     #[serde(default)]
-    pub source_dag_id: Option<String>,
+    pub source_dag_id: Option<Text>,
     /// The run of that task.
     #[serde(default)]
-    pub source_run_id: Option<String>,
+    pub source_run_id: Option<Text>,
     /// The map index of that task.
     #[serde(default)]
     pub source_map_index: Option<i64>,
     /// The partition key.
     #[serde(default)]
-    pub partition_key: Option<String>,
+    pub partition_key: Option<Text>,
 }
 
 /// A DAG run created by an asset event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DagRunAssetReference {
     /// The run id.
-    pub run_id: String,
+    pub run_id: Text,
     /// The DAG id.
-    pub dag_id: String,
+    pub dag_id: Text,
     /// The logical date.
     #[serde(default)]
     pub logical_date: Option<Timestamp>,
@@ -488,7 +489,7 @@ pub struct DagRunAssetReference {
     #[serde(default)]
     pub end_date: Option<Timestamp>,
     /// The run state.
-    pub state: String,
+    pub state: Text,
     /// Start of the data interval.
     #[serde(default)]
     pub data_interval_start: Option<Timestamp>,
@@ -497,18 +498,18 @@ pub struct DagRunAssetReference {
     pub data_interval_end: Option<Timestamp>,
     /// The partition key.
     #[serde(default)]
-    pub partition_key: Option<String>,
+    pub partition_key: Option<Text>,
 }
 
 /// A previous task instance, from `GetPreviousTI`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PreviousTIResponse {
     /// The task id.
-    pub task_id: String,
+    pub task_id: Text,
     /// The DAG id.
-    pub dag_id: String,
+    pub dag_id: Text,
     /// The run id.
-    pub run_id: String,
+    pub run_id: Text,
     /// The logical date of its run.
     #[serde(default)]
     pub logical_date: Option<Timestamp>,
@@ -520,7 +521,7 @@ pub struct PreviousTIResponse {
     pub end_date: Option<Timestamp>,
     /// Its state.
     #[serde(default)]
-    pub state: Option<String>,
+    pub state: Option<Text>,
     /// Its try number.
     pub try_number: i64,
     /// Its map index.
@@ -535,7 +536,7 @@ pub struct PreviousTIResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HITLUser {
     /// The user id.
-    pub id: String,
+    pub id: Text,
     /// The user name.
-    pub name: String,
+    pub name: Text,
 }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::models::{AssetProfile, DagRunState, HITLUser, TaskInstanceState};
 use super::serde_helpers::{duration_secs, null_as_default, required};
+use super::Text;
 use crate::json::{JsonMap, JsonValue};
 use crate::time::Timestamp;
 use crate::uuid::Uuid;
@@ -29,7 +30,7 @@ pub struct SucceedTask {
     pub outlet_events: Vec<JsonMap>,
     /// The rendered map index label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rendered_map_index: Option<String>,
+    pub rendered_map_index: Option<Text>,
 }
 
 /// Finish the task as failed and ask for a retry. Terminal.
@@ -39,13 +40,13 @@ pub struct RetryTask {
     pub end_date: Timestamp,
     /// The rendered map index label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rendered_map_index: Option<String>,
+    pub rendered_map_index: Option<Text>,
     /// Overrides the task's retry delay, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_delay_seconds: Option<f64>,
     /// Why the task is retried (the supervisor keeps 500 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry_reason: Option<String>,
+    pub retry_reason: Option<Text>,
 }
 
 /// The states [`TaskState`] may report.
@@ -82,14 +83,14 @@ pub struct TaskState {
     pub end_date: Option<Timestamp>,
     /// The rendered map index label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rendered_map_index: Option<String>,
+    pub rendered_map_index: Option<Text>,
 }
 
 /// Defer the task to a trigger. Terminal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeferTask {
     /// The Python class path of the trigger.
-    pub classpath: String,
+    pub classpath: Text,
     /// The trigger's keyword arguments: a map, or a serialized string.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger_kwargs: Option<JsonValue>,
@@ -102,15 +103,15 @@ pub struct DeferTask {
     pub trigger_timeout: Option<Duration>,
     /// The triggerer queue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub queue: Option<String>,
+    pub queue: Option<Text>,
     /// The method to resume with.
-    pub next_method: String,
+    pub next_method: Text,
     /// Keyword arguments for `next_method`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_kwargs: Option<JsonMap>,
     /// The rendered map index label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rendered_map_index: Option<String>,
+    pub rendered_map_index: Option<Text>,
 }
 
 /// Ask to be run again later (sensor reschedule mode). Terminal.
@@ -133,13 +134,13 @@ pub struct AwaitInputTask {
     )]
     pub timeout: Option<Duration>,
     /// The method to resume with.
-    pub next_method: String,
+    pub next_method: Text,
     /// Keyword arguments for `next_method`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_kwargs: Option<JsonMap>,
     /// The rendered map index label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rendered_map_index: Option<String>,
+    pub rendered_map_index: Option<Text>,
 }
 
 /// A downstream task to skip: by id, or by id and map index.
@@ -147,9 +148,9 @@ pub struct AwaitInputTask {
 #[serde(untagged)]
 pub enum SkipTarget {
     /// Every instance of the task.
-    Task(String),
+    Task(Text),
     /// One mapped instance: `(task_id, map_index)`.
-    Mapped(String, i64),
+    Mapped(Text, i64),
 }
 
 /// Skip downstream tasks. Not terminal: follow it with `SucceedTask`.
@@ -163,14 +164,14 @@ pub struct SkipDownstreamTasks {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetConnection {
     /// The connection id.
-    pub conn_id: String,
+    pub conn_id: Text,
 }
 
 /// Read a variable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetVariable {
     /// The key.
-    pub key: String,
+    pub key: Text,
 }
 
 /// List variable keys.
@@ -178,7 +179,7 @@ pub struct GetVariable {
 pub struct GetVariableKeys {
     /// Only keys with this prefix.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prefix: Option<String>,
+    pub prefix: Option<Text>,
     /// At most this many keys (the supervisor's default is 1000).
     #[serde(default = "default_keys_limit")]
     pub limit: i64,
@@ -191,33 +192,33 @@ pub struct GetVariableKeys {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PutVariable {
     /// The key.
-    pub key: String,
+    pub key: Text,
     /// The value. Always written.
     #[serde(deserialize_with = "required")]
-    pub value: Option<String>,
+    pub value: Option<Text>,
     /// The description. Always written: the supervisor drops the request without it.
     #[serde(deserialize_with = "required")]
-    pub description: Option<String>,
+    pub description: Option<Text>,
 }
 
 /// Delete a variable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeleteVariable {
     /// The key.
-    pub key: String,
+    pub key: Text,
 }
 
 /// Read an XCom. A missing XCom answers `XComResult` with a nil value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetXCom {
     /// The XCom key.
-    pub key: String,
+    pub key: Text,
     /// The DAG id.
-    pub dag_id: String,
+    pub dag_id: Text,
     /// The run id.
-    pub run_id: String,
+    pub run_id: Text,
     /// The task id.
-    pub task_id: String,
+    pub task_id: Text,
     /// The map index; `None` reads the unmapped value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub map_index: Option<i64>,
@@ -230,26 +231,26 @@ pub struct GetXCom {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetXComCount {
     /// The XCom key.
-    pub key: String,
+    pub key: Text,
     /// The DAG id.
-    pub dag_id: String,
+    pub dag_id: Text,
     /// The run id.
-    pub run_id: String,
+    pub run_id: Text,
     /// The task id.
-    pub task_id: String,
+    pub task_id: Text,
 }
 
 /// Read one item of a mapped XCom by position.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetXComSequenceItem {
     /// The XCom key.
-    pub key: String,
+    pub key: Text,
     /// The DAG id.
-    pub dag_id: String,
+    pub dag_id: Text,
     /// The run id.
-    pub run_id: String,
+    pub run_id: Text,
     /// The task id.
-    pub task_id: String,
+    pub task_id: Text,
     /// The position; negative counts from the end.
     pub offset: i64,
 }
@@ -258,13 +259,13 @@ pub struct GetXComSequenceItem {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetXComSequenceSlice {
     /// The XCom key.
-    pub key: String,
+    pub key: Text,
     /// The DAG id.
-    pub dag_id: String,
+    pub dag_id: Text,
     /// The run id.
-    pub run_id: String,
+    pub run_id: Text,
     /// The task id.
-    pub task_id: String,
+    pub task_id: Text,
     /// Slice start. Always written.
     #[serde(deserialize_with = "required")]
     pub start: Option<i64>,
@@ -283,15 +284,15 @@ pub struct GetXComSequenceSlice {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SetXCom {
     /// The XCom key.
-    pub key: String,
+    pub key: Text,
     /// The value: JSON only.
     pub value: JsonValue,
     /// The DAG id.
-    pub dag_id: String,
+    pub dag_id: Text,
     /// The run id.
-    pub run_id: String,
+    pub run_id: Text,
     /// The task id.
-    pub task_id: String,
+    pub task_id: Text,
     /// The map index; `None` or negative for an unmapped task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub map_index: Option<i64>,
@@ -307,13 +308,13 @@ pub struct SetXCom {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeleteXCom {
     /// The XCom key.
-    pub key: String,
+    pub key: Text,
     /// The DAG id.
-    pub dag_id: String,
+    pub dag_id: Text,
     /// The run id.
-    pub run_id: String,
+    pub run_id: Text,
     /// The task id.
-    pub task_id: String,
+    pub task_id: Text,
     /// The map index.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub map_index: Option<i64>,
@@ -330,7 +331,7 @@ pub struct SetRenderedFields {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SetRenderedMapIndex {
     /// The label.
-    pub rendered_map_index: String,
+    pub rendered_map_index: Text,
 }
 
 /// Ask the supervisor to mask a value in forwarded log lines.
@@ -340,16 +341,16 @@ pub struct MaskSecret {
     pub value: JsonValue,
     /// A name for the secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    pub name: Option<Text>,
 }
 
 /// Trigger a DAG run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TriggerDagRun {
     /// The DAG to run.
-    pub dag_id: String,
+    pub dag_id: Text,
     /// The new run's id.
-    pub run_id: String,
+    pub run_id: Text,
     /// The logical date.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logical_date: Option<Timestamp>,
@@ -364,41 +365,41 @@ pub struct TriggerDagRun {
     pub reset_dag_run: bool,
     /// The partition key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub partition_key: Option<String>,
+    pub partition_key: Option<Text>,
     /// A note on the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
+    pub note: Option<Text>,
 }
 
 /// Read a DAG run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetDagRun {
     /// The DAG id.
-    pub dag_id: String,
+    pub dag_id: Text,
     /// The run id.
-    pub run_id: String,
+    pub run_id: Text,
 }
 
 /// Read a DAG run's state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetDagRunState {
     /// The DAG id.
-    pub dag_id: String,
+    pub dag_id: Text,
     /// The run id.
-    pub run_id: String,
+    pub run_id: Text,
 }
 
 /// Count DAG runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetDRCount {
     /// The DAG id.
-    pub dag_id: String,
+    pub dag_id: Text,
     /// Only runs with these logical dates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logical_dates: Option<Vec<Timestamp>>,
     /// Only these runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub run_ids: Option<Vec<String>>,
+    pub run_ids: Option<Vec<Text>>,
     /// Only runs in these states.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub states: Option<Vec<DagRunState>>,
@@ -408,7 +409,7 @@ pub struct GetDRCount {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetPreviousDagRun {
     /// The DAG id.
-    pub dag_id: String,
+    pub dag_id: Text,
     /// Look before this logical date.
     pub logical_date: Timestamp,
     /// Only a run in this state.
@@ -427,9 +428,9 @@ pub struct GetPrevSuccessfulDagRun {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetPreviousTI {
     /// The DAG id.
-    pub dag_id: String,
+    pub dag_id: Text,
     /// The task id.
-    pub task_id: String,
+    pub task_id: Text,
     /// Look before this logical date.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logical_date: Option<Timestamp>,
@@ -445,22 +446,22 @@ pub struct GetPreviousTI {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetTICount {
     /// The DAG id.
-    pub dag_id: String,
+    pub dag_id: Text,
     /// Only this map index.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub map_index: Option<i64>,
     /// Only these tasks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub task_ids: Option<Vec<String>>,
+    pub task_ids: Option<Vec<Text>>,
     /// Only tasks of this group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub task_group_id: Option<String>,
+    pub task_group_id: Option<Text>,
     /// Only runs with these logical dates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logical_dates: Option<Vec<Timestamp>>,
     /// Only these runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub run_ids: Option<Vec<String>>,
+    pub run_ids: Option<Vec<Text>>,
     /// Only instances in these states.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub states: Option<Vec<TaskInstanceState>>,
@@ -470,31 +471,31 @@ pub struct GetTICount {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetTaskStates {
     /// The DAG id.
-    pub dag_id: String,
+    pub dag_id: Text,
     /// Only this map index.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub map_index: Option<i64>,
     /// Only these tasks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub task_ids: Option<Vec<String>>,
+    pub task_ids: Option<Vec<Text>>,
     /// Only tasks of this group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub task_group_id: Option<String>,
+    pub task_group_id: Option<Text>,
     /// Only runs with these logical dates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logical_dates: Option<Vec<Timestamp>>,
     /// Only these runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub run_ids: Option<Vec<String>>,
+    pub run_ids: Option<Vec<Text>>,
 }
 
 /// Read the breadcrumbs (task states) of a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetTaskBreadcrumbs {
     /// The DAG id.
-    pub dag_id: String,
+    pub dag_id: Text,
     /// The run id.
-    pub run_id: String,
+    pub run_id: Text,
 }
 
 /// Read when a rescheduled task first started.
@@ -511,28 +512,28 @@ pub struct GetTaskRescheduleStartDate {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetDag {
     /// The DAG id.
-    pub dag_id: String,
+    pub dag_id: Text,
 }
 
 /// Read an asset by name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetAssetByName {
     /// The asset name.
-    pub name: String,
+    pub name: Text,
 }
 
 /// Read an asset by URI.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetAssetByUri {
     /// The asset URI.
-    pub uri: String,
+    pub uri: Text,
 }
 
 /// Read the assets behind an alias.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetAssetsByAlias {
     /// The alias name.
-    pub alias_name: String,
+    pub alias_name: Text,
 }
 
 /// Read the events of an asset, by name and/or URI.
@@ -540,10 +541,10 @@ pub struct GetAssetsByAlias {
 pub struct GetAssetEventByAsset {
     /// The asset name. Always written.
     #[serde(deserialize_with = "required")]
-    pub name: Option<String>,
+    pub name: Option<Text>,
     /// The asset URI. Always written.
     #[serde(deserialize_with = "required")]
-    pub uri: Option<String>,
+    pub uri: Option<Text>,
     /// Only events after this time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<Timestamp>,
@@ -562,7 +563,7 @@ pub struct GetAssetEventByAsset {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetAssetEventByAssetAlias {
     /// The alias name.
-    pub alias_name: String,
+    pub alias_name: Text,
     /// Only events after this time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<Timestamp>,
@@ -590,7 +591,7 @@ pub struct GetTaskStateStore {
     /// The task instance.
     pub ti_id: Uuid,
     /// The key.
-    pub key: String,
+    pub key: Text,
 }
 
 /// Write a task-state-store entry.
@@ -599,7 +600,7 @@ pub struct SetTaskStateStore {
     /// The task instance.
     pub ti_id: Uuid,
     /// The key.
-    pub key: String,
+    pub key: Text,
     /// The value: JSON only.
     pub value: JsonValue,
     /// When the entry expires; `None` keeps it. Always written.
@@ -613,7 +614,7 @@ pub struct DeleteTaskStateStore {
     /// The task instance.
     pub ti_id: Uuid,
     /// The key.
-    pub key: String,
+    pub key: Text,
 }
 
 /// Delete every task-state-store entry of a task instance.
@@ -627,27 +628,27 @@ pub struct ClearTaskStateStore {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetAssetStateStoreByName {
     /// The asset name.
-    pub name: String,
+    pub name: Text,
     /// The key.
-    pub key: String,
+    pub key: Text,
 }
 
 /// Read an asset-state-store entry of an asset named by URI.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetAssetStateStoreByUri {
     /// The asset URI.
-    pub uri: String,
+    pub uri: Text,
     /// The key.
-    pub key: String,
+    pub key: Text,
 }
 
 /// Write an asset-state-store entry of an asset named by name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SetAssetStateStoreByName {
     /// The asset name.
-    pub name: String,
+    pub name: Text,
     /// The key.
-    pub key: String,
+    pub key: Text,
     /// The value: JSON only.
     pub value: JsonValue,
 }
@@ -656,9 +657,9 @@ pub struct SetAssetStateStoreByName {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SetAssetStateStoreByUri {
     /// The asset URI.
-    pub uri: String,
+    pub uri: Text,
     /// The key.
-    pub key: String,
+    pub key: Text,
     /// The value: JSON only.
     pub value: JsonValue,
 }
@@ -667,32 +668,32 @@ pub struct SetAssetStateStoreByUri {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeleteAssetStateStoreByName {
     /// The asset name.
-    pub name: String,
+    pub name: Text,
     /// The key.
-    pub key: String,
+    pub key: Text,
 }
 
 /// Delete an asset-state-store entry of an asset named by URI.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeleteAssetStateStoreByUri {
     /// The asset URI.
-    pub uri: String,
+    pub uri: Text,
     /// The key.
-    pub key: String,
+    pub key: Text,
 }
 
 /// Delete every asset-state-store entry of an asset named by name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClearAssetStateStoreByName {
     /// The asset name.
-    pub name: String,
+    pub name: Text,
 }
 
 /// Delete every asset-state-store entry of an asset named by URI.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClearAssetStateStoreByUri {
     /// The asset URI.
-    pub uri: String,
+    pub uri: Text,
 }
 
 /// Create a human-in-the-loop request. Also a response body: the supervisor echoes it.
@@ -701,15 +702,15 @@ pub struct CreateHITLDetailPayload {
     /// The task instance.
     pub ti_id: Uuid,
     /// The options offered.
-    pub options: Vec<String>,
+    pub options: Vec<Text>,
     /// The subject.
-    pub subject: String,
+    pub subject: Text,
     /// The body text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<String>,
+    pub body: Option<Text>,
     /// Options chosen by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub defaults: Option<Vec<String>>,
+    pub defaults: Option<Vec<Text>>,
     /// Whether several options may be chosen.
     #[serde(default)]
     pub multiple: bool,
@@ -728,7 +729,7 @@ pub struct UpdateHITLDetail {
     /// The task instance.
     pub ti_id: Uuid,
     /// The chosen options.
-    pub chosen_options: Vec<String>,
+    pub chosen_options: Vec<Text>,
     /// The parameters filled in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params_input: Option<JsonMap>,

@@ -9,6 +9,7 @@ use super::models::{
     AssetEventResponse, AssetProfile, AssetResponse, BundleInfo, DagRun, DagRunState, ErrorType,
     HITLUser, PreviousTIResponse, TIRunContext, TaskInstance,
 };
+use super::Text;
 use crate::json::{self, JsonMap, JsonValue};
 use crate::time::Timestamp;
 use crate::uuid::Uuid;
@@ -19,7 +20,7 @@ pub struct StartupDetails {
     /// The task instance.
     pub ti: TaskInstance,
     /// The path of the (Python stub) DAG file, relative to the DAG bundle root.
-    pub dag_rel_path: String,
+    pub dag_rel_path: Text,
     /// The DAG bundle.
     pub bundle_info: BundleInfo,
     /// When this try first started (kept across deferrals).
@@ -28,7 +29,7 @@ pub struct StartupDetails {
     pub ti_context: TIRunContext,
     /// A Python Sentry initialiser; ignored by non-Python runtimes.
     #[serde(default)]
-    pub sentry_integration: String,
+    pub sentry_integration: Text,
 }
 
 /// An error the supervisor reports, in the body or in the error slot of a response.
@@ -81,27 +82,27 @@ impl std::fmt::Display for ErrorResponse {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionResult {
     /// The connection id.
-    pub conn_id: String,
+    pub conn_id: Text,
     /// The connection type.
-    pub conn_type: String,
+    pub conn_type: Text,
     /// The host.
     #[serde(default)]
-    pub host: Option<String>,
+    pub host: Option<Text>,
     /// The schema.
     #[serde(default)]
-    pub schema: Option<String>,
+    pub schema: Option<Text>,
     /// The login.
     #[serde(default)]
-    pub login: Option<String>,
+    pub login: Option<Text>,
     /// The password. Never shown by `Debug`.
     #[serde(default)]
-    pub password: Option<String>,
+    pub password: Option<Text>,
     /// The port.
     #[serde(default)]
     pub port: Option<i64>,
     /// The extra field, a JSON text. Never shown by `Debug`.
     #[serde(default)]
-    pub extra: Option<String>,
+    pub extra: Option<Text>,
 }
 
 impl std::fmt::Debug for ConnectionResult {
@@ -123,10 +124,10 @@ impl std::fmt::Debug for ConnectionResult {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VariableResult {
     /// The key.
-    pub key: String,
+    pub key: Text,
     /// The value.
     #[serde(default)]
-    pub value: Option<String>,
+    pub value: Option<Text>,
 }
 
 /// Variable keys.
@@ -134,7 +135,7 @@ pub struct VariableResult {
 pub struct VariableKeysResult {
     /// The keys.
     #[serde(default)]
-    pub keys: Vec<String>,
+    pub keys: Vec<Text>,
     /// How many keys match in all.
     #[serde(default)]
     pub total_entries: i64,
@@ -144,7 +145,7 @@ pub struct VariableKeysResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct XComResult {
     /// The key.
-    pub key: String,
+    pub key: Text,
     /// The value, or null when the XCom does not exist.
     #[serde(default, deserialize_with = "json::lenient_value")]
     pub value: JsonValue,
@@ -198,24 +199,24 @@ pub struct TICount {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DagResult {
     /// The DAG id.
-    pub dag_id: String,
+    pub dag_id: Text,
     /// Whether the DAG is paused.
     pub is_paused: bool,
     /// Its DAG bundle.
     #[serde(default)]
-    pub bundle_name: Option<String>,
+    pub bundle_name: Option<Text>,
     /// Its bundle version.
     #[serde(default)]
-    pub bundle_version: Option<String>,
+    pub bundle_version: Option<Text>,
     /// Its file, relative to the bundle root.
     #[serde(default)]
-    pub relative_fileloc: Option<String>,
+    pub relative_fileloc: Option<Text>,
     /// Its owners.
     #[serde(default)]
-    pub owners: Option<String>,
+    pub owners: Option<Text>,
     /// Its tags.
     #[serde(default)]
-    pub tags: Vec<String>,
+    pub tags: Vec<Text>,
     /// Its next run.
     #[serde(default)]
     pub next_dagrun: Option<Timestamp>,
@@ -324,15 +325,15 @@ pub struct HITLDetailRequestResult {
     /// The task instance.
     pub ti_id: Uuid,
     /// The options offered.
-    pub options: Vec<String>,
+    pub options: Vec<Text>,
     /// The subject.
-    pub subject: String,
+    pub subject: Text,
     /// The body text.
     #[serde(default)]
-    pub body: Option<String>,
+    pub body: Option<Text>,
     /// Options chosen by default.
     #[serde(default)]
-    pub defaults: Option<Vec<String>>,
+    pub defaults: Option<Vec<Text>>,
     /// Whether several options may be chosen.
     #[serde(default, deserialize_with = "super::serde_helpers::null_as_default")]
     pub multiple: bool,

@@ -611,7 +611,7 @@ mod tests {
 
     use super::write;
     use crate::frame::{self, ContextCarrier, Response};
-    use crate::messages::{golden, ToSupervisor, ToTask};
+    use crate::messages::{golden, Text, ToSupervisor, ToTask};
     use crate::time::Timestamp;
 
     fn rmp_serde_bytes<T: Serialize + ?Sized>(value: &T, human_readable: bool) -> Vec<u8> {
@@ -842,9 +842,7 @@ mod tests {
             &"k".repeat(32),
             &"k".repeat(300),
         ] {
-            requests.push(ToSupervisor::GetVariable(GetVariable {
-                key: key.to_owned(),
-            }));
+            requests.push(ToSupervisor::GetVariable(GetVariable { key: key.into() }));
         }
         let profile = AssetProfile {
             name: Some("asset".into()),
@@ -859,7 +857,7 @@ mod tests {
                         end_date: Timestamp::from_unix(secs, nanos).unwrap(),
                         task_outlets: vec![profile.clone(); outlets],
                         outlet_events: vec![event.as_object().unwrap().clone(); events],
-                        rendered_map_index: label.map(str::to_owned),
+                        rendered_map_index: label.map(Text::from),
                     }));
                 }
             }

@@ -71,7 +71,13 @@ pub fn timestamp() -> BoxedStrategy<Timestamp> {
 
 /// Any Unicode text: short names, arbitrary scalar values (controls, NUL, astral), and
 /// lengths on each side of the msgpack string-width boundaries.
-pub fn text() -> BoxedStrategy<String> {
+/// Text of a message field, as [`string`] draws it.
+pub fn text() -> BoxedStrategy<Text> {
+    string().prop_map(Text::from).boxed()
+}
+
+/// Strings drawn from the whole of Unicode, with lengths at the msgpack boundaries.
+pub fn string() -> BoxedStrategy<String> {
     prop_oneof![
         4 => "[a-z_][a-z0-9_.-]{0,11}",
         4 => vec(any::<char>(), 0..16).prop_map(String::from_iter),
@@ -92,7 +98,7 @@ pub fn text() -> BoxedStrategy<String> {
     .boxed()
 }
 
-fn opt_text() -> BoxedStrategy<Option<String>> {
+fn opt_text() -> BoxedStrategy<Option<Text>> {
     option::of(text()).boxed()
 }
 
@@ -119,12 +125,12 @@ pub fn json_value() -> BoxedStrategy<JsonValue> {
         any::<i64>().prop_map(JsonValue::from),
         any::<u64>().prop_map(JsonValue::from),
         finite_f64().prop_map(JsonValue::from),
-        text().prop_map(JsonValue::String),
+        string().prop_map(JsonValue::String),
     ];
     leaf.prop_recursive(4, 48, 6, |inner| {
         prop_oneof![
             vec(inner.clone(), 0..6).prop_map(JsonValue::Array),
-            vec((text(), inner), 0..6).prop_map(|kv| JsonValue::Object(kv.into_iter().collect())),
+            vec((string(), inner), 0..6).prop_map(|kv| JsonValue::Object(kv.into_iter().collect())),
         ]
     })
     .boxed()
@@ -132,7 +138,7 @@ pub fn json_value() -> BoxedStrategy<JsonValue> {
 
 /// A JSON map with string keys, in insertion order.
 pub fn json_map() -> BoxedStrategy<JsonMap> {
-    vec((text(), json_value()), 0..5)
+    vec((string(), json_value()), 0..5)
         .prop_map(|kv| kv.into_iter().collect())
         .boxed()
 }
@@ -146,7 +152,7 @@ fn kwargs() -> BoxedStrategy<JsonValue> {
     prop_oneof![
         Just(JsonValue::Null),
         json_map().prop_map(JsonValue::Object),
-        text().prop_map(JsonValue::String),
+        string().prop_map(JsonValue::String),
     ]
     .boxed()
 }
@@ -635,7 +641,7 @@ fn create_hitl() -> BoxedStrategy<CreateHITLDetailPayload> {
 
 // --- requests -----------------------------------------------------------------------------
 
-fn four_ids() -> impl Strategy<Value = (String, String, String, String)> {
+fn four_ids() -> impl Strategy<Value = (Text, Text, Text, Text)> {
     (text(), text(), text(), text())
 }
 
