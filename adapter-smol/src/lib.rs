@@ -24,9 +24,9 @@
 //! ```text
 //! loop {
 //!     write dispatcher.transmit();
-//!     match or(requests.recv(), or(read(socket), Timer::at(poll_timeout()))).await {
+//!     match or(poll_fn(|cx| dispatcher.poll_requests(cx)), or(read(socket), timer)).await {
 //!         Read(n)     => dispatcher.handle_input(&buf[..n], now),
-//!         Request(r)  => dispatcher.submit(r, now),
+//!         Requests    => {} // taken into the session
 //!         Deadline    => dispatcher.handle_timeout(now),
 //!     }
 //! }
@@ -38,7 +38,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use airflow_protocol::{Reply, ToSupervisor};
-use airflow_task_sdk::dispatch::{self, Dispatcher, Requester, Requests};
+use airflow_task_sdk::dispatch::{Dispatcher, Requester};
 use airflow_task_sdk::{BoxFuture, ClientError, ExchangeError, Launch, LaunchError, RunOutcome};
 use async_executor::LocalExecutor;
 use async_io::{Async, Timer};
@@ -125,8 +125,7 @@ pub async fn run_over<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (dispatcher, startup) = Dispatcher::new(launch.session.clone(), Instant::now());
-    let (requester, requests) = dispatch::request_channel();
+    let (dispatcher, startup, requester) = Dispatcher::new(launch.session.clone(), Instant::now());
     let task = async {
         let details = startup.details().await.map_err(LaunchError)?;
         let info = launch.task_info(*details);
@@ -147,22 +146,27 @@ where
     // futures-io read tries a `recv` first), and the task's requests wake the driver without
     // re-running the task. The executor is itself a future, so any executor can poll this one.
     let executor = LocalExecutor::new();
-    let _driver = executor.spawn(drive(stream, dispatcher, requests));
+    let _driver = executor.spawn(drive(stream, dispatcher));
     executor.run(executor.spawn(task)).await
 }
 
 enum Wake {
     Read(std::io::Result<usize>),
-    Request(Result<Box<dispatch::Request>, async_channel::RecvError>),
+    Requests(bool),
     Deadline,
 }
 
 // Owns the socket: moves bytes between it and the dispatcher until every requester is gone.
-async fn drive<S>(mut stream: S, mut dispatcher: Dispatcher, requests: Requests)
+async fn drive<S>(mut stream: S, mut dispatcher: Dispatcher)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut buf = vec![0u8; 64 * 1024];
+    // One timer for the session's deadlines, moved only to an earlier one: each request's
+    // deadline is later than those before it, so a steady run never resets it, and when it
+    // fires for a request already answered, `handle_timeout` finds nothing due.
+    let mut timer = Timer::never();
+    let mut armed: Option<Instant> = None;
     loop {
         while !dispatcher.transmit().is_empty() {
             match stream.write(dispatcher.transmit()).await {
@@ -171,10 +175,15 @@ where
             }
         }
         let _ = stream.flush().await;
+        if let Some(deadline) = dispatcher.poll_timeout() {
+            if armed.is_none_or(|at| deadline < at) {
+                timer.set_at(deadline);
+                armed = Some(deadline);
+            }
+        }
         // A futures-io read tries `recv` on every poll, so the socket is only read while an
-        // answer is owed; the request channel is polled first for the same reason.
+        // answer is owed; the requests are polled first for the same reason.
         let expects_input = dispatcher.expects_input();
-        let deadline = dispatcher.poll_timeout();
         let read = async {
             if !expects_input {
                 future::pending().await
@@ -182,29 +191,25 @@ where
                 Wake::Read(stream.read(&mut buf).await)
             }
         };
-        let request = async { Wake::Request(requests.recv().await.map(Box::new)) };
-        let timer = async {
-            match deadline {
-                Some(at) => {
-                    Timer::at(at).await;
-                    Wake::Deadline
-                }
-                None => future::pending().await,
+        // Takes every queued request, so that they go out in one write.
+        let requests = future::poll_fn(|cx| dispatcher.poll_requests(cx).map(Wake::Requests));
+        let deadline = async {
+            if armed.is_some() {
+                (&mut timer).await;
+                Wake::Deadline
+            } else {
+                future::pending().await
             }
         };
-        match future::or(request, future::or(read, timer)).await {
+        match future::or(requests, future::or(read, deadline)).await {
             Wake::Read(Ok(0)) | Wake::Read(Err(_)) => dispatcher.handle_eof(Instant::now()),
             Wake::Read(Ok(n)) => dispatcher.handle_input(&buf[..n], Instant::now()),
-            Wake::Request(Ok(request)) => {
-                let now = Instant::now();
-                dispatcher.submit(*request, now);
-                // Requests already queued go out in the same write.
-                while let Ok(request) = requests.try_recv() {
-                    dispatcher.submit(request, now);
-                }
+            Wake::Requests(true) => {}
+            Wake::Requests(false) => return,
+            Wake::Deadline => {
+                armed = None;
+                dispatcher.handle_timeout(Instant::now());
             }
-            Wake::Request(Err(_)) => return,
-            Wake::Deadline => dispatcher.handle_timeout(Instant::now()),
         }
     }
 }

@@ -17,15 +17,15 @@
 //! ```
 //!
 //! The driver loop: one future owns the socket and a [`sdk::dispatch::Dispatcher`]
-//! around the core's session, and waits for bytes, a request, or the session's deadline:
+//! around the core's session, and waits for bytes, requests, or the session's deadline:
 //!
 //! ```text
 //! loop {
 //!     write dispatcher.transmit();
 //!     select! {
-//!         n = socket.read(&mut buf)       => dispatcher.handle_input(&buf[..n], now),
-//!         request = requests.recv()       => dispatcher.submit(request, now),
-//!         _ = sleep_until(poll_timeout()) => dispatcher.handle_timeout(now),
+//!         n = socket.read(&mut buf)                   => dispatcher.handle_input(&buf[..n], now),
+//!         _ = poll_fn(|cx| dispatcher.poll_requests(cx)) => {} // taken into the session
+//!         _ = timer (at poll_timeout(), or earlier)   => dispatcher.handle_timeout(now),
 //!     }
 //! }
 //! ```
@@ -35,7 +35,7 @@
 use std::time::{Duration, Instant};
 
 use airflow_protocol::{Reply, ToSupervisor};
-use airflow_task_sdk::dispatch::{self, Dispatcher, Requester, Requests};
+use airflow_task_sdk::dispatch::{Dispatcher, Requester};
 use airflow_task_sdk::{BoxFuture, ClientError, ExchangeError, Launch, LaunchError, RunOutcome};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -123,9 +123,8 @@ pub async fn run(bundle: &Bundle, launch: Launch) -> Result<RunOutcome, LaunchEr
             .map_err(|e| LaunchError(format!("comm socket: {e}")))?,
     )
     .map_err(|e| LaunchError(format!("comm socket: {e}")))?;
-    let (dispatcher, startup) = Dispatcher::new(launch.session.clone(), Instant::now());
-    let (requester, requests) = dispatch::request_channel();
-    let _driver = AbortOnDrop(tokio::spawn(drive(stream, dispatcher, requests)));
+    let (dispatcher, startup, requester) = Dispatcher::new(launch.session.clone(), Instant::now());
+    let _driver = AbortOnDrop(tokio::spawn(drive(stream, dispatcher)));
     let details = startup.details().await.map_err(LaunchError)?;
     let info = launch.task_info(*details);
     let runtime = TokioRuntime {
@@ -160,8 +159,14 @@ impl<T> Drop for AbortOnDrop<T> {
 }
 
 // Owns the socket: moves bytes between it and the dispatcher until every requester is gone.
-async fn drive(mut stream: TcpStream, mut dispatcher: Dispatcher, requests: Requests) {
+async fn drive(mut stream: TcpStream, mut dispatcher: Dispatcher) {
     let mut buf = vec![0u8; 64 * 1024];
+    // One timer for the session's deadlines, moved only to an earlier one: each request's
+    // deadline is later than those before it, so a steady run never resets it, and when it
+    // fires for a request already answered, `handle_timeout` finds nothing due.
+    let timer = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(timer);
+    let mut armed: Option<Instant> = None;
     loop {
         while !dispatcher.transmit().is_empty() {
             match stream.write(dispatcher.transmit()).await {
@@ -169,29 +174,25 @@ async fn drive(mut stream: TcpStream, mut dispatcher: Dispatcher, requests: Requ
                 Ok(n) => dispatcher.advance_transmit(n),
             }
         }
-        let deadline = dispatcher.poll_timeout();
-        let sleep = tokio::time::sleep_until(
-            deadline
-                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600))
-                .into(),
-        );
+        if let Some(deadline) = dispatcher.poll_timeout() {
+            if armed.is_none_or(|at| deadline < at) {
+                timer.as_mut().reset(deadline.into());
+                armed = Some(deadline);
+            }
+        }
         tokio::select! {
             read = stream.read(&mut buf), if !dispatcher.is_closed() => match read {
                 Ok(0) | Err(_) => dispatcher.handle_eof(Instant::now()),
                 Ok(n) => dispatcher.handle_input(&buf[..n], Instant::now()),
             },
-            request = requests.recv() => match request {
-                Ok(request) => {
-                    let now = Instant::now();
-                    dispatcher.submit(request, now);
-                    // Requests already queued go out in the same write.
-                    while let Ok(request) = requests.try_recv() {
-                        dispatcher.submit(request, now);
-                    }
-                }
-                Err(_) => return,
+            // Takes every queued request, so that they go out in one write.
+            more = std::future::poll_fn(|cx| dispatcher.poll_requests(cx)) => if !more {
+                return;
             },
-            () = sleep, if deadline.is_some() => dispatcher.handle_timeout(Instant::now()),
+            () = &mut timer, if armed.is_some() => {
+                armed = None;
+                dispatcher.handle_timeout(Instant::now());
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Connections, and the `AIRFLOW_CONN_<ID>` / `AIRFLOW_VAR_<KEY>` environment overrides.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -302,16 +303,26 @@ fn percent_decode(text: &str) -> Result<String, ClientError> {
         .map_err(|_| ClientError::Serde(format!("{text:?} decodes to invalid UTF-8")))
 }
 
-/// Where environment overrides are read from: the process environment, or a map in tests.
+/// The environment overrides of variables and connections (`AIRFLOW_VAR_<KEY>`,
+/// `AIRFLOW_CONN_<ID>`), read before asking the supervisor, as Airflow's environment-variables
+/// secrets backend does: the process environment's, or a fixed set in tests.
 #[derive(Clone)]
-pub struct Environment(Arc<Lookup>);
+pub struct Environment(Arc<HashMap<String, String>>);
 
-type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
+const VARIABLE_PREFIX: &str = "AIRFLOW_VAR_";
+const CONNECTION_PREFIX: &str = "AIRFLOW_CONN_";
 
 impl Environment {
-    /// The process environment.
+    /// The overrides in the process environment, read once, now: a task's variable and
+    /// connection reads then cost no environment lookup, and none at all when no override is
+    /// set. (Changes to the environment after the run starts are not seen.)
     pub fn process() -> Self {
-        Self(Arc::new(|name| std::env::var(name).ok()))
+        Self::from_pairs(std::env::vars_os().filter_map(|(name, value)| {
+            let name = name.into_string().ok()?;
+            let is_override =
+                name.starts_with(VARIABLE_PREFIX) || name.starts_with(CONNECTION_PREFIX);
+            Some((name, value.into_string().ok()?)).filter(|_| is_override)
+        }))
     }
 
     /// A fixed set of variables.
@@ -321,27 +332,35 @@ impl Environment {
         K: Into<String>,
         V: Into<String>,
     {
-        let map: std::collections::HashMap<String, String> = pairs
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
-        Self(Arc::new(move |name| map.get(name).cloned()))
+        Self(Arc::new(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        ))
     }
 
     /// Looks a variable up.
     pub fn get(&self, name: &str) -> Option<String> {
-        (self.0)(name)
+        self.0.get(name).cloned()
     }
 
     /// The `AIRFLOW_VAR_<KEY>` override of a variable, if set.
     pub fn variable(&self, key: &str) -> Option<String> {
-        self.get(&format!("AIRFLOW_VAR_{}", key.to_uppercase()))
+        self.lookup(VARIABLE_PREFIX, key)
     }
 
     /// The `AIRFLOW_CONN_<ID>` override of a connection, if set.
     pub fn connection(&self, conn_id: &str) -> Option<Result<Connection, ClientError>> {
-        self.get(&format!("AIRFLOW_CONN_{}", conn_id.to_uppercase()))
+        self.lookup(CONNECTION_PREFIX, conn_id)
             .map(|value| Connection::from_env_value(conn_id, &value))
+    }
+
+    fn lookup(&self, prefix: &str, key: &str) -> Option<String> {
+        if self.0.is_empty() {
+            return None;
+        }
+        self.get(&format!("{prefix}{}", key.to_uppercase()))
     }
 }
 
@@ -402,5 +421,36 @@ mod tests {
             "{shown}"
         );
         assert_eq!(c.secrets().count(), 2);
+    }
+
+    #[test]
+    fn overrides_are_looked_up_by_upper_case_name() {
+        let env = Environment::from_pairs([
+            ("AIRFLOW_VAR_REGION", "eu-west-1"),
+            ("AIRFLOW_CONN_WAREHOUSE", "postgres://u:p@db:5432/sales"),
+        ]);
+        assert_eq!(env.variable("region").as_deref(), Some("eu-west-1"));
+        assert_eq!(env.variable("zone"), None);
+        let warehouse = env.connection("warehouse").unwrap().unwrap();
+        assert_eq!(
+            (warehouse.conn_type.as_str(), warehouse.port),
+            ("postgres", Some(5432))
+        );
+        assert!(env.connection("other").is_none());
+        assert_eq!(
+            Environment::from_pairs(Vec::<(String, String)>::new()).variable("region"),
+            None
+        );
+    }
+
+    #[test]
+    fn the_process_environment_keeps_only_the_overrides() {
+        // Any process has PATH or HOME; neither is an override.
+        let env = Environment::process();
+        assert!(env.get("PATH").is_none() && env.get("HOME").is_none());
+        assert!(env
+            .0
+            .keys()
+            .all(|name| name.starts_with(VARIABLE_PREFIX) || name.starts_with(CONNECTION_PREFIX)));
     }
 }

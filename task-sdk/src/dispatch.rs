@@ -2,11 +2,20 @@
 //! to the connection's driver and each answer back to its caller, by id.
 //!
 //! An async adapter runs one driver future that owns the socket and a [`Dispatcher`], and
-//! waits for whichever comes first: bytes from the socket, a [`Request`] from a caller, or the
-//! session's next deadline. Every protocol decision stays in the core session; this module
-//! only keeps the per-request reply channels. Its channels work under any executor.
+//! waits for whichever comes first: bytes from the socket, requests from callers
+//! ([`Dispatcher::poll_requests`]), or the session's next deadline. Every protocol decision
+//! stays in the core session; this module only keeps each caller's place for its answer.
+//!
+//! Callers and the driver share one small table behind a mutex: a queue of requests not yet
+//! taken by the driver and one slot per request awaiting its answer, each with the waker of
+//! whoever waits. A round trip allocates nothing here and locks it three times, uncontended
+//! on a single-threaded executor; it works under any executor.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use airflow_protocol::messages::StartupDetails;
@@ -17,19 +26,26 @@ use airflow_protocol::{
 
 use crate::runtime::{BoxFuture, ExchangeError};
 
-type ReplySender = async_channel::Sender<Result<Reply, ExchangeError>>;
-
-/// One request on its way to the driver, with the channel its answer goes back on.
-pub struct Request {
-    body: ToSupervisor,
-    timeout: Duration,
-    reply: ReplySender,
-}
+type Answer = Result<Reply, ExchangeError>;
 
 /// The callers' side: sends requests to the driver. Cheap to clone.
-#[derive(Clone)]
 pub struct Requester {
-    tx: async_channel::Sender<Request>,
+    shared: Arc<Shared>,
+}
+
+impl Clone for Requester {
+    fn clone(&self) -> Self {
+        self.shared.lock().requesters += 1;
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl Drop for Requester {
+    fn drop(&mut self) {
+        self.shared.release_requester();
+    }
 }
 
 impl std::fmt::Debug for Requester {
@@ -38,49 +54,207 @@ impl std::fmt::Debug for Requester {
     }
 }
 
-/// The driver's side of the request channel.
-pub type Requests = async_channel::Receiver<Request>;
-
-/// A channel for requests from any number of callers to one driver.
-pub fn request_channel() -> (Requester, Requests) {
-    let (tx, rx) = async_channel::unbounded();
-    (Requester { tx }, rx)
-}
-
 impl Requester {
     /// Sends `body` through the driver and resolves to its answer. The session bounds the
-    /// wait by `timeout`, so this always resolves.
+    /// wait by `timeout`, so this always resolves. Nothing is sent until it is first polled;
+    /// dropped after that, its answer is discarded when it comes.
     pub fn exchange(
         &self,
         body: ToSupervisor,
         timeout: Duration,
     ) -> BoxFuture<'static, Result<Reply, ExchangeError>> {
-        let tx = self.tx.clone();
-        Box::pin(async move {
-            let (reply, answer) = async_channel::bounded(1);
-            if tx
-                .send(Request {
-                    body,
-                    timeout,
-                    reply,
-                })
-                .await
-                .is_err()
-            {
-                return Err(ExchangeError::Local(LocalError::Closed));
-            }
-            answer
-                .recv()
-                .await
-                .unwrap_or(Err(ExchangeError::Remote(ReplyError::ConnectionClosed)))
+        // An exchange in flight keeps the driver running, as its requester would.
+        self.shared.lock().requesters += 1;
+        Box::pin(Exchange {
+            shared: self.shared.clone(),
+            step: Step::Unsent(body, timeout),
         })
     }
 }
 
-/// A session plus the reply channel of each request in flight.
+/// The table callers and the driver share.
+struct Shared(Mutex<Table>);
+
+struct Table {
+    /// Requests the driver has not taken yet.
+    queue: Vec<Queued>,
+    /// The driver, waiting for requests.
+    driver: Option<Waker>,
+    /// Requesters and exchanges alive; the driver stops at zero.
+    requesters: usize,
+    /// The driver is gone: nothing more is sent.
+    driver_gone: bool,
+    /// One per request taken and not yet answered, indexed by ticket.
+    slots: Vec<Slot>,
+    /// Tickets free for reuse.
+    free: Vec<usize>,
+}
+
+struct Queued {
+    body: ToSupervisor,
+    timeout: Duration,
+    ticket: usize,
+}
+
+// Answers are large, but slots are reused: boxing them would allocate per round trip.
+#[allow(clippy::large_enum_variant)]
+enum Slot {
+    Free,
+    /// Sent or queued; the caller's waker, once it polled.
+    Waiting(Option<Waker>),
+    Answered(Answer),
+    /// The caller gave up; the slot is freed when its answer comes.
+    Abandoned,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        // The table stays consistent across a panic elsewhere: every update is one step.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn release_requester(&self) {
+        let driver = {
+            let mut table = self.lock();
+            table.requesters -= 1;
+            if table.requesters == 0 {
+                table.driver.take()
+            } else {
+                None
+            }
+        };
+        if let Some(driver) = driver {
+            driver.wake();
+        }
+    }
+}
+
+impl Table {
+    fn take_slot(&mut self, slot: Slot) -> usize {
+        match self.free.pop() {
+            Some(ticket) => {
+                self.slots[ticket] = slot;
+                ticket
+            }
+            None => {
+                self.slots.push(slot);
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    fn free_slot(&mut self, ticket: usize) {
+        self.slots[ticket] = Slot::Free;
+        self.free.push(ticket);
+    }
+
+    /// Gives `answer` to the caller waiting on `ticket`; returns its waker.
+    fn answer(&mut self, ticket: usize, answer: Answer) -> Option<Waker> {
+        match std::mem::replace(&mut self.slots[ticket], Slot::Free) {
+            Slot::Waiting(waker) => {
+                self.slots[ticket] = Slot::Answered(answer);
+                waker
+            }
+            Slot::Abandoned => {
+                self.free.push(ticket);
+                None
+            }
+            // A ticket is answered once; keep whatever is there.
+            other => {
+                self.slots[ticket] = other;
+                None
+            }
+        }
+    }
+}
+
+/// One caller's request, from queueing to its answer.
+struct Exchange {
+    shared: Arc<Shared>,
+    step: Step,
+}
+
+// The exchange is boxed as a whole already; the body moves once, into the queue.
+#[allow(clippy::large_enum_variant)]
+enum Step {
+    Unsent(ToSupervisor, Duration),
+    Sent(usize),
+    Done,
+}
+
+impl Future for Exchange {
+    type Output = Answer;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Answer> {
+        let this = self.get_mut();
+        let mut table = this.shared.lock();
+        match std::mem::replace(&mut this.step, Step::Done) {
+            Step::Unsent(body, timeout) => {
+                if table.driver_gone {
+                    return Poll::Ready(Err(ExchangeError::Local(LocalError::Closed)));
+                }
+                let ticket = table.take_slot(Slot::Waiting(Some(cx.waker().clone())));
+                table.queue.push(Queued {
+                    body,
+                    timeout,
+                    ticket,
+                });
+                this.step = Step::Sent(ticket);
+                let driver = table.driver.take();
+                drop(table);
+                if let Some(driver) = driver {
+                    driver.wake();
+                }
+                Poll::Pending
+            }
+            Step::Sent(ticket) => match &mut table.slots[ticket] {
+                Slot::Waiting(waker) => {
+                    match waker {
+                        Some(w) if w.will_wake(cx.waker()) => {}
+                        _ => *waker = Some(cx.waker().clone()),
+                    }
+                    this.step = Step::Sent(ticket);
+                    Poll::Pending
+                }
+                slot @ Slot::Answered(_) => {
+                    let Slot::Answered(answer) = std::mem::replace(slot, Slot::Free) else {
+                        unreachable!("matched as answered")
+                    };
+                    table.free_slot(ticket);
+                    Poll::Ready(answer)
+                }
+                Slot::Free | Slot::Abandoned => {
+                    unreachable!("a ticket stays with its exchange until answered")
+                }
+            },
+            Step::Done => panic!("an exchange polled after it completed"),
+        }
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        if let Step::Sent(ticket) = self.step {
+            let mut table = self.shared.lock();
+            match table.slots[ticket] {
+                Slot::Answered(_) => table.free_slot(ticket),
+                _ => table.slots[ticket] = Slot::Abandoned,
+            }
+        }
+        self.shared.release_requester();
+    }
+}
+
+/// A session plus the place of each request in flight.
 pub struct Dispatcher {
     session: TaskSession,
-    waiting: HashMap<u64, ReplySender>,
+    shared: Arc<Shared>,
+    /// The ticket of each request id in flight.
+    tickets: BTreeMap<u64, usize>,
+    /// Requests taken from the queue, reused between takes.
+    taken: Vec<Queued>,
+    /// Callers to wake once the table is unlocked.
+    wake: Vec<Waker>,
     startup: Option<async_channel::Sender<Result<Box<StartupDetails>, String>>>,
     closed: bool,
 }
@@ -99,16 +273,28 @@ impl Startup {
 }
 
 impl Dispatcher {
-    /// A dispatcher over a new session, and the future of its `StartupDetails`.
-    pub fn new(config: SessionConfig, now: Instant) -> (Self, Startup) {
+    /// A dispatcher over a new session, the future of its `StartupDetails`, and the first
+    /// requester (clone it for more).
+    pub fn new(config: SessionConfig, now: Instant) -> (Self, Startup, Requester) {
         let (tx, rx) = async_channel::bounded(1);
+        let shared = Arc::new(Shared(Mutex::new(Table {
+            queue: Vec::new(),
+            driver: None,
+            requesters: 1,
+            driver_gone: false,
+            slots: Vec::new(),
+            free: Vec::new(),
+        })));
         let dispatcher = Self {
             session: TaskSession::new(config, now),
-            waiting: HashMap::new(),
+            shared: shared.clone(),
+            tickets: BTreeMap::new(),
+            taken: Vec::new(),
+            wake: Vec::new(),
             startup: Some(tx),
             closed: false,
         };
-        (dispatcher, Startup(rx))
+        (dispatcher, Startup(rx), Requester { shared })
     }
 
     /// Feeds bytes read from the socket.
@@ -123,25 +309,53 @@ impl Dispatcher {
         self.dispatch();
     }
 
-    /// The session's deadline passed.
+    /// The session's deadline passed. Early calls are harmless: nothing is due yet.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.session.handle_timeout(now);
         self.dispatch();
     }
 
-    /// Takes a caller's request into the session; a refusal is answered at once.
-    pub fn submit(&mut self, request: Request, now: Instant) {
-        match self
-            .session
-            .send_with(&request.body, request.timeout, None, now)
+    /// Takes the callers' queued requests into the session, all of them, so that they go out
+    /// in one write: `Ready(true)` if there were any, `Ready(false)` once no requester is
+    /// left (the driver's work is done), else `Pending` until a caller queues one.
+    pub fn poll_requests(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
         {
-            Ok(id) => {
-                self.waiting.insert(id.0, request.reply);
+            let mut table = self.shared.lock();
+            if table.queue.is_empty() {
+                if table.requesters == 0 {
+                    return Poll::Ready(false);
+                }
+                match &table.driver {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => table.driver = Some(cx.waker().clone()),
+                }
+                return Poll::Pending;
             }
-            Err(error) => {
-                let _ = request.reply.try_send(Err(ExchangeError::Local(error)));
+            std::mem::swap(&mut table.queue, &mut self.taken);
+        }
+        let now = Instant::now();
+        let mut refused = Vec::new();
+        for request in self.taken.drain(..) {
+            match self
+                .session
+                .send_with(&request.body, request.timeout, None, now)
+            {
+                Ok(id) => {
+                    self.tickets.insert(id.0, request.ticket);
+                }
+                Err(error) => refused.push((request.ticket, error)),
             }
         }
+        if !refused.is_empty() {
+            let mut table = self.shared.lock();
+            for (ticket, error) in refused {
+                self.wake
+                    .extend(table.answer(ticket, Err(ExchangeError::Local(error))));
+            }
+            drop(table);
+            self.wake_callers();
+        }
+        Poll::Ready(true)
     }
 
     /// Bytes to write to the socket.
@@ -175,6 +389,7 @@ impl Dispatcher {
     }
 
     fn dispatch(&mut self) {
+        let mut table = None;
         while let Some(event) = self.session.poll_event() {
             match event {
                 Event::Startup(details) => {
@@ -183,9 +398,10 @@ impl Dispatcher {
                     }
                 }
                 Event::Reply { id, result } => {
-                    if let Some(reply) = self.waiting.remove(&id.0) {
-                        // A caller that gave up has dropped its receiver; nothing to do.
-                        let _ = reply.try_send(result.map_err(ExchangeError::Remote));
+                    if let Some(ticket) = self.tickets.remove(&id.0) {
+                        let table = table.get_or_insert_with(|| self.shared.lock());
+                        self.wake
+                            .extend(table.answer(ticket, result.map_err(ExchangeError::Remote)));
                     }
                 }
                 Event::Closed(reason) => {
@@ -199,5 +415,266 @@ impl Dispatcher {
                 }
             }
         }
+        drop(table);
+        self.wake_callers();
+    }
+
+    fn wake_callers(&mut self) {
+        for waker in self.wake.drain(..) {
+            waker.wake();
+        }
+    }
+}
+
+impl Drop for Dispatcher {
+    // Whoever still waits learns that the connection is gone, and nothing more is queued.
+    fn drop(&mut self) {
+        let mut table = self.shared.lock();
+        table.driver_gone = true;
+        for queued in std::mem::take(&mut table.queue) {
+            let waker = table.answer(queued.ticket, Err(ExchangeError::Local(LocalError::Closed)));
+            self.wake.extend(waker);
+        }
+        for (_, ticket) in std::mem::take(&mut self.tickets) {
+            let closed = Err(ExchangeError::Remote(ReplyError::ConnectionClosed));
+            let waker = table.answer(ticket, closed);
+            self.wake.extend(waker);
+        }
+        drop(table);
+        self.wake_callers();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    use airflow_protocol::frame::Response;
+    use airflow_protocol::messages::{self as m, ToTask};
+    use airflow_protocol::{SupervisorConfig, SupervisorEvent, SupervisorSession};
+
+    use super::*;
+    use crate::local::{local_startup_details, test_args};
+
+    /// Counts its wakes.
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counting_waker() -> (Arc<Wakes>, Waker) {
+        let wakes = Arc::new(Wakes(AtomicUsize::new(0)));
+        (wakes.clone(), Waker::from(wakes))
+    }
+
+    fn woken(wakes: &Wakes) -> usize {
+        wakes.0.load(Ordering::SeqCst)
+    }
+
+    /// A dispatcher whose session got its `StartupDetails`, its first requester, and the
+    /// supervisor's side.
+    fn running() -> (Dispatcher, Requester, SupervisorSession) {
+        let now = Instant::now();
+        let (mut dispatcher, _startup, requester) = Dispatcher::new(SessionConfig::default(), now);
+        let mut supervisor = SupervisorSession::new(SupervisorConfig::default());
+        let details = local_startup_details(&test_args("dag", "task")).unwrap();
+        supervisor.send_startup(&details).unwrap();
+        move_bytes_to_task(&mut supervisor, &mut dispatcher);
+        (dispatcher, requester, supervisor)
+    }
+
+    fn move_bytes_to_task(supervisor: &mut SupervisorSession, dispatcher: &mut Dispatcher) {
+        let bytes = supervisor.transmit().to_vec();
+        supervisor.advance_transmit(bytes.len());
+        dispatcher.handle_input(&bytes, Instant::now());
+    }
+
+    /// Moves what the task wrote to the supervisor; returns each request's id and key.
+    fn requests_at_supervisor(
+        dispatcher: &mut Dispatcher,
+        supervisor: &mut SupervisorSession,
+    ) -> Vec<(i64, String)> {
+        let bytes = dispatcher.transmit().to_vec();
+        dispatcher.advance_transmit(bytes.len());
+        supervisor.handle_input(&bytes);
+        let mut seen = Vec::new();
+        while let Some(event) = supervisor.poll_event() {
+            match event {
+                SupervisorEvent::Request {
+                    id,
+                    body: ToSupervisor::GetVariable(r),
+                    ..
+                } => seen.push((id, r.key.to_string())),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        seen
+    }
+
+    fn answer(supervisor: &mut SupervisorSession, id: i64, value: &str) {
+        let body = ToTask::VariableResult(m::VariableResult {
+            key: value.into(),
+            value: Some(value.into()),
+        });
+        supervisor.respond(id, Response::Body(&body)).unwrap();
+    }
+
+    fn get_variable(requester: &Requester, key: &str) -> BoxFuture<'static, Answer> {
+        requester.exchange(
+            m::GetVariable { key: key.into() }.into(),
+            Duration::from_secs(30),
+        )
+    }
+
+    fn value_of(answer: Poll<Answer>) -> String {
+        match answer {
+            Poll::Ready(Ok(Reply::Body(ToTask::VariableResult(v)))) => v.value.unwrap().to_string(),
+            other => panic!("expected a variable, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn queued_requests_go_out_together_and_answers_find_their_callers_in_any_order() {
+        let (mut dispatcher, requester, mut supervisor) = running();
+        let (driver_wakes, driver) = counting_waker();
+        let mut driver_cx = Context::from_waker(&driver);
+        assert!(dispatcher.poll_requests(&mut driver_cx).is_pending());
+
+        let (caller_wakes, caller) = counting_waker();
+        let mut cx = Context::from_waker(&caller);
+        let mut calls: Vec<_> = ["a", "b", "c"]
+            .iter()
+            .map(|key| get_variable(&requester, key))
+            .collect();
+        for call in &mut calls {
+            assert!(call.as_mut().poll(&mut cx).is_pending());
+        }
+        // The first request woke the driver; it takes all three at once.
+        assert_eq!(woken(&driver_wakes), 1);
+        assert_eq!(dispatcher.poll_requests(&mut driver_cx), Poll::Ready(true));
+        let sent = requests_at_supervisor(&mut dispatcher, &mut supervisor);
+        let keys: Vec<_> = sent.iter().map(|(_, key)| key.as_str()).collect();
+        assert_eq!(keys, ["a", "b", "c"]);
+
+        // Answered last first, each with its own key as the value.
+        for (id, key) in sent.iter().rev() {
+            answer(&mut supervisor, *id, key);
+        }
+        move_bytes_to_task(&mut supervisor, &mut dispatcher);
+        assert_eq!(woken(&caller_wakes), 3);
+        for (call, key) in calls.iter_mut().zip(["a", "b", "c"]) {
+            assert_eq!(value_of(call.as_mut().poll(&mut cx)), key);
+        }
+    }
+
+    #[test]
+    fn an_abandoned_request_has_its_answer_dropped_and_its_slot_reused() {
+        let (mut dispatcher, requester, mut supervisor) = running();
+        let noop = Waker::noop();
+        let mut cx = Context::from_waker(noop);
+        let mut first = get_variable(&requester, "first");
+        assert!(first.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(dispatcher.poll_requests(&mut cx), Poll::Ready(true));
+        let sent = requests_at_supervisor(&mut dispatcher, &mut supervisor);
+        drop(first);
+
+        answer(&mut supervisor, sent[0].0, "first");
+        move_bytes_to_task(&mut supervisor, &mut dispatcher);
+        let mut second = get_variable(&requester, "second");
+        assert!(second.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(dispatcher.poll_requests(&mut cx), Poll::Ready(true));
+        let sent = requests_at_supervisor(&mut dispatcher, &mut supervisor);
+        answer(&mut supervisor, sent[0].0, "second");
+        move_bytes_to_task(&mut supervisor, &mut dispatcher);
+        assert_eq!(value_of(second.as_mut().poll(&mut cx)), "second");
+        let table = dispatcher.shared.lock();
+        assert_eq!(table.slots.len(), 1, "the freed slot was reused");
+        assert!(matches!(table.slots[0], Slot::Free));
+    }
+
+    #[test]
+    fn a_request_never_answered_times_out() {
+        let (mut dispatcher, requester, mut supervisor) = running();
+        let (wakes, waker) = counting_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut call = requester.exchange(
+            m::GetVariable { key: "k".into() }.into(),
+            Duration::from_millis(5),
+        );
+        assert!(call.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(dispatcher.poll_requests(&mut cx), Poll::Ready(true));
+        requests_at_supervisor(&mut dispatcher, &mut supervisor);
+        let deadline = dispatcher
+            .poll_timeout()
+            .expect("a request in flight has a deadline");
+        // Early calls find nothing due.
+        dispatcher.handle_timeout(deadline - Duration::from_millis(1));
+        assert!(call.as_mut().poll(&mut cx).is_pending());
+        dispatcher.handle_timeout(deadline);
+        assert!(woken(&wakes) > 0);
+        assert!(matches!(
+            call.as_mut().poll(&mut cx),
+            Poll::Ready(Err(ExchangeError::Remote(ReplyError::TimedOut { .. })))
+        ));
+    }
+
+    #[test]
+    fn when_the_driver_goes_callers_learn_it_and_new_requests_are_refused() {
+        let (mut dispatcher, requester, mut supervisor) = running();
+        let (wakes, waker) = counting_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut sent = get_variable(&requester, "sent");
+        assert!(sent.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(dispatcher.poll_requests(&mut cx), Poll::Ready(true));
+        requests_at_supervisor(&mut dispatcher, &mut supervisor);
+        let mut queued = get_variable(&requester, "queued");
+        assert!(queued.as_mut().poll(&mut cx).is_pending());
+
+        drop(dispatcher);
+        assert_eq!(woken(&wakes), 2);
+        assert_eq!(
+            sent.as_mut().poll(&mut cx),
+            Poll::Ready(Err(ExchangeError::Remote(ReplyError::ConnectionClosed)))
+        );
+        assert_eq!(
+            queued.as_mut().poll(&mut cx),
+            Poll::Ready(Err(ExchangeError::Local(LocalError::Closed)))
+        );
+        let mut late = get_variable(&requester, "late");
+        assert_eq!(
+            late.as_mut().poll(&mut cx),
+            Poll::Ready(Err(ExchangeError::Local(LocalError::Closed)))
+        );
+    }
+
+    #[test]
+    fn the_driver_is_done_once_no_requester_or_exchange_is_left() {
+        let (mut dispatcher, requester, mut supervisor) = running();
+        let (wakes, waker) = counting_waker();
+        let mut cx = Context::from_waker(&waker);
+        let second = requester.clone();
+        let mut call = get_variable(&second, "k");
+        drop(requester);
+        drop(second);
+        // The exchange still in flight keeps the driver running.
+        assert!(call.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(dispatcher.poll_requests(&mut cx), Poll::Ready(true));
+        assert!(dispatcher.poll_requests(&mut cx).is_pending());
+        let sent = requests_at_supervisor(&mut dispatcher, &mut supervisor);
+        answer(&mut supervisor, sent[0].0, "v");
+        move_bytes_to_task(&mut supervisor, &mut dispatcher);
+        assert_eq!(value_of(call.as_mut().poll(&mut cx)), "v");
+        let before = woken(&wakes);
+        drop(call);
+        assert_eq!(
+            woken(&wakes),
+            before + 1,
+            "the last one out wakes the driver"
+        );
+        assert_eq!(dispatcher.poll_requests(&mut cx), Poll::Ready(false));
     }
 }
