@@ -23,6 +23,12 @@ RUST = ("std", "tokio", "smol")
 # ---------------------------------------------------------------- formatting helpers
 
 
+def times_over(value: float, target: float) -> str:
+    """How many times its target a missed value is: two decimals near 1, where one reads 1.0."""
+    ratio = value / target
+    return f"{ratio:.2f}" if ratio < 1.1 else f"{ratio:.1f}"
+
+
 def num(value, digits=1) -> str:
     if value is None:
         return "–"
@@ -357,7 +363,7 @@ def codec_block(results: str) -> str:
         ins = instructions.get(op)
         rows.append(
             [f"`{op}`", f"≤ {target} ns", f"**{float(median):,.1f} ns**", f"[{low}, {high}]", f"{mad} ns",
-             f"{ins:,.0f}" if ins is not None else "–", "met" if verdict == "met" else f"missed, ×{float(median) / float(target):.1f}"]
+             f"{ins:,.0f}" if ins is not None else "–", "met" if verdict == "met" else f"missed, ×{times_over(float(median), float(target))}"]
         )
     streams = []
     for m in re.finditer(r"^(stream/\S+)\s+([0-9.]+) M frames/s \[([0-9.]+), ([0-9.]+)\] \((\d+) ns/frame\)$", text, re.M):
@@ -467,7 +473,7 @@ def readme_block(sup: dict | None, startup: dict | None, loop: dict | None, loop
                      " · ".join(f"{a} {d:.1f}" for a, d in deltas.items()) + " µs", ""])
     for op, median, target, met in codec:
         rows.append([f"codec `{op}` (median of one criterion run)", f"≤ {target:,.0f} ns",
-                     f"{median:,.1f} ns" + ("" if met else f" (missed, ×{median / target:.1f})"), ""])
+                     f"{median:,.1f} ns" + ("" if met else f" (missed, ×{times_over(median, target)})"), ""])
     return table(["", "target", "Rust (std, tokio, smol)", "Python task runner"], rows)
 
 
