@@ -309,7 +309,7 @@ impl<R: Runtime> Client<R> {
                 conn_id: conn_id.into(),
             },
             expect("GetConnection", conn_id.to_owned(), |body| match body {
-                ToTask::ConnectionResult(c) => Some(Connection::from(c)),
+                ToTask::ConnectionResult(c) => Some(Connection::from(*c)),
                 _ => None,
             })
         ))
@@ -657,7 +657,7 @@ impl<R: Runtime> Client<R> {
                 run_id: run_id.into()
             },
             expect("GetDagRun", run_id.to_owned(), |body| match body {
-                ToTask::DagRunResult(run) => Some(run),
+                ToTask::DagRunResult(run) => Some(*run),
                 _ => None,
             })
         ))
@@ -743,7 +743,7 @@ impl<R: Runtime> Client<R> {
                 dag_id: dag_id.into()
             },
             expect("GetDag", dag_id.to_owned(), |body| match body {
-                ToTask::DagResult(r) => Some(r),
+                ToTask::DagResult(r) => Some(*r),
                 _ => None,
             })
         ))
@@ -854,7 +854,7 @@ impl<R: Runtime> Client<R> {
         self.call(Main::Request(
             body,
             expect("GetAsset", key, |body| match body {
-                ToTask::AssetResult(a) => Some(a),
+                ToTask::AssetResult(a) => Some(*a),
                 _ => None,
             }),
         ))
@@ -987,7 +987,7 @@ impl<R: Runtime> Client<R> {
                 "CreateHITLDetailPayload",
                 String::new(),
                 |body| match body {
-                    ToTask::HITLDetailRequestResult(r) => Some(r),
+                    ToTask::HITLDetailRequestResult(r) => Some(*r),
                     _ => None,
                 }
             )

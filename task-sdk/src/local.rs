@@ -367,7 +367,7 @@ fn respond(store: &mut LocalStore, details: &StartupDetails, body: &ToSupervisor
             Answer::Body(ToTask::VariableKeysResult(m::VariableKeysResult { keys, total_entries: total }))
         }
         S::GetConnection(r) => match store.connections.get(r.conn_id.as_str()) {
-            Some(c) => Answer::Body(ToTask::ConnectionResult(m::ConnectionResult {
+            Some(c) => Answer::Body(ToTask::from(m::ConnectionResult {
                 conn_id: c.conn_id.clone().into(),
                 conn_type: c.conn_type.clone().into(),
                 host: c.host.as_deref().map(Text::from),
@@ -456,7 +456,7 @@ fn respond(store: &mut LocalStore, details: &StartupDetails, body: &ToSupervisor
             Answer::Body(ToTask::DagRunStateResult(m::DagRunStateResult { state: m::DagRunState::Running }))
         }
         S::GetDagRun(r) if r.dag_id == details.ti.dag_id && r.run_id == details.ti.run_id => {
-            Answer::Body(ToTask::DagRunResult(details.ti_context.dag_run.clone()))
+            Answer::Body(ToTask::from(details.ti_context.dag_run.clone()))
         }
         terminal if terminal.is_terminal() => Answer::Empty,
         other => Answer::Error(ErrorResponse {

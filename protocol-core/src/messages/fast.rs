@@ -103,7 +103,7 @@ pub(super) fn to_task_with<R>(
         StartupDetails => ToTask::StartupDetails [boxed],
         VariableResult => ToTask::VariableResult,
         XComResult => ToTask::XComResult,
-        ConnectionResult => ToTask::ConnectionResult,
+        ConnectionResult => ToTask::ConnectionResult [boxed],
         OKResponse => ToTask::OKResponse,
     })
 }

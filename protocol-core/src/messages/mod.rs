@@ -251,6 +251,32 @@ message_union! {
     }
 }
 
+// The large answers are boxed, so that a `ToTask` (and every `Reply`) stays small to move:
+// an answer is moved several times on its way from the socket to its caller. Each still
+// converts from its plain body.
+macro_rules! from_unboxed {
+    ($name:ident { $($variant:ident($body:ident)),+ $(,)? }) => {
+        $(
+            impl From<$body> for $name {
+                fn from(body: $body) -> Self {
+                    $name::$variant(Box::new(body))
+                }
+            }
+        )+
+    };
+}
+
+from_unboxed!(ToTask {
+    DagRunResult(DagRun),
+    ConnectionResult(ConnectionResult),
+    DagResult(DagResult),
+    PreviousDagRunResult(PreviousDagRunResult),
+    PreviousTIResult(PreviousTIResult),
+    AssetResult(AssetResponse),
+    CreateHITLDetailPayload(CreateHITLDetailPayload),
+    HITLDetailRequestResult(HITLDetailRequestResult),
+});
+
 /// Ask the supervisor to pass the logging file descriptor again (Unix sockets only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 pub struct ResendLoggingFD {}
@@ -266,7 +292,7 @@ message_union! {
         /// An error, in the body slot.
         ErrorResponse(ErrorResponse),
         /// A connection.
-        ConnectionResult(ConnectionResult),
+        ConnectionResult(Box<ConnectionResult>),
         /// A variable.
         VariableResult(VariableResult),
         /// Variable keys.
@@ -280,19 +306,19 @@ message_union! {
         /// A slice of a mapped XCom.
         XComSequenceSliceResult(XComSequenceSliceResult),
         /// A DAG run.
-        DagRunResult(DagRun),
+        DagRunResult(Box<DagRun>),
         /// A DAG run's state.
         DagRunStateResult(DagRunStateResult),
         /// A count of DAG runs.
         DRCount(DRCount),
         /// A DAG.
-        DagResult(DagResult),
+        DagResult(Box<DagResult>),
         /// The previous DAG run.
-        PreviousDagRunResult(PreviousDagRunResult),
+        PreviousDagRunResult(Box<PreviousDagRunResult>),
         /// The previous successful DAG run's dates.
         PrevSuccessfulDagRunResult(PrevSuccessfulDagRunResult),
         /// A previous task instance.
-        PreviousTIResult(PreviousTIResult),
+        PreviousTIResult(Box<PreviousTIResult>),
         /// A rescheduled task's first start.
         TaskRescheduleStartDate(TaskRescheduleStartDate),
         /// A count of task instances.
@@ -302,7 +328,7 @@ message_union! {
         /// A run's breadcrumbs.
         TaskBreadcrumbsResult(TaskBreadcrumbsResult),
         /// An asset.
-        AssetResult(AssetResponse),
+        AssetResult(Box<AssetResponse>),
         /// The assets of an alias.
         AssetsByAliasResult(AssetsByAliasResult),
         /// Asset events.
@@ -314,9 +340,9 @@ message_union! {
         /// An asset-state-store value.
         AssetStateStoreResult(AssetStateStoreResult),
         /// A human-in-the-loop request (a member of the 1.3.2 union, never sent by it).
-        CreateHITLDetailPayload(CreateHITLDetailPayload),
+        CreateHITLDetailPayload(Box<CreateHITLDetailPayload>),
         /// The stored human-in-the-loop request.
-        HITLDetailRequestResult(HITLDetailRequestResult),
+        HITLDetailRequestResult(Box<HITLDetailRequestResult>),
         /// An acknowledgement.
         OKResponse(OKResponse),
         /// File descriptors (Unix sockets only).

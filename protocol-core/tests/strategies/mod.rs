@@ -1166,7 +1166,7 @@ pub fn to_task_of(type_name: &str) -> BoxedStrategy<ToTask> {
         )
             .prop_map(
                 |(conn_id, conn_type, host, schema, login, password, port, extra)| {
-                    T::ConnectionResult(ConnectionResult {
+                    T::from(ConnectionResult {
                         conn_id,
                         conn_type,
                         host,
@@ -1202,7 +1202,7 @@ pub fn to_task_of(type_name: &str) -> BoxedStrategy<ToTask> {
         "XComSequenceSliceResult" => vec(json_value(), 0..4)
             .prop_map(|root| T::XComSequenceSliceResult(XComSequenceSliceResult { root }))
             .boxed(),
-        "DagRunResult" => dag_run().prop_map(T::DagRunResult).boxed(),
+        "DagRunResult" => dag_run().prop_map(T::from).boxed(),
         "DagRunStateResult" => dag_run_state()
             .prop_map(|state| T::DagRunStateResult(DagRunStateResult { state }))
             .boxed(),
@@ -1230,7 +1230,7 @@ pub fn to_task_of(type_name: &str) -> BoxedStrategy<ToTask> {
                     tags,
                     next_dagrun,
                 )| {
-                    T::DagResult(DagResult {
+                    T::from(DagResult {
                         dag_id,
                         is_paused,
                         bundle_name,
@@ -1244,7 +1244,7 @@ pub fn to_task_of(type_name: &str) -> BoxedStrategy<ToTask> {
             )
             .boxed(),
         "PreviousDagRunResult" => option::of(dag_run())
-            .prop_map(|dag_run| T::PreviousDagRunResult(PreviousDagRunResult { dag_run }))
+            .prop_map(|dag_run| T::from(PreviousDagRunResult { dag_run }))
             .boxed(),
         "PrevSuccessfulDagRunResult" => (opt_ts(), opt_ts(), opt_ts(), opt_ts())
             .prop_map(
@@ -1259,7 +1259,7 @@ pub fn to_task_of(type_name: &str) -> BoxedStrategy<ToTask> {
             )
             .boxed(),
         "PreviousTIResult" => option::of(previous_ti_response())
-            .prop_map(|task_instance| T::PreviousTIResult(PreviousTIResult { task_instance }))
+            .prop_map(|task_instance| T::from(PreviousTIResult { task_instance }))
             .boxed(),
         "TaskRescheduleStartDate" => opt_ts()
             .prop_map(|start_date| {
@@ -1275,7 +1275,7 @@ pub fn to_task_of(type_name: &str) -> BoxedStrategy<ToTask> {
         "TaskBreadcrumbsResult" => vec(json_map(), 0..3)
             .prop_map(|breadcrumbs| T::TaskBreadcrumbsResult(TaskBreadcrumbsResult { breadcrumbs }))
             .boxed(),
-        "AssetResult" => asset_response().prop_map(T::AssetResult).boxed(),
+        "AssetResult" => asset_response().prop_map(T::from).boxed(),
         "AssetsByAliasResult" => vec(asset_response(), 0..3)
             .prop_map(|assets| T::AssetsByAliasResult(AssetsByAliasResult { assets }))
             .boxed(),
@@ -1293,7 +1293,7 @@ pub fn to_task_of(type_name: &str) -> BoxedStrategy<ToTask> {
         "AssetStateStoreResult" => json_value()
             .prop_map(|value| T::AssetStateStoreResult(AssetStateStoreResult { value }))
             .boxed(),
-        "CreateHITLDetailPayload" => create_hitl().prop_map(T::CreateHITLDetailPayload).boxed(),
+        "CreateHITLDetailPayload" => create_hitl().prop_map(T::from).boxed(),
         "HITLDetailRequestResult" => (
             uuid(),
             vec(text(), 0..3),
@@ -1306,7 +1306,7 @@ pub fn to_task_of(type_name: &str) -> BoxedStrategy<ToTask> {
         )
             .prop_map(
                 |(ti_id, options, subject, body, defaults, multiple, params, assigned_users)| {
-                    T::HITLDetailRequestResult(HITLDetailRequestResult {
+                    T::from(HITLDetailRequestResult {
                         ti_id,
                         options,
                         subject,
