@@ -61,7 +61,7 @@ impl airflow_task_sdk::Runtime for SmolRuntime {
 
     fn exchange(
         &self,
-        body: ToSupervisor,
+        body: Box<ToSupervisor>,
         timeout: Duration,
     ) -> BoxFuture<'static, Result<Reply, ExchangeError>> {
         self.requests.exchange(body, timeout)

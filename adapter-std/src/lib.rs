@@ -61,7 +61,7 @@ impl airflow_task_sdk::Runtime for StdRuntime {
 
     fn exchange(
         &self,
-        body: ToSupervisor,
+        body: Box<ToSupervisor>,
         timeout: Duration,
     ) -> BoxFuture<'static, Result<Reply, ExchangeError>> {
         let connection = self.connection.clone();

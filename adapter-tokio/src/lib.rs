@@ -56,7 +56,7 @@ impl airflow_task_sdk::Runtime for TokioRuntime {
 
     fn exchange(
         &self,
-        body: ToSupervisor,
+        body: Box<ToSupervisor>,
         timeout: Duration,
     ) -> BoxFuture<'static, Result<Reply, ExchangeError>> {
         self.requests.exchange(body, timeout)

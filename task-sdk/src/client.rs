@@ -129,7 +129,7 @@ fn to_json<T: Serialize + ?Sized>(value: &T, what: &str) -> Result<JsonValue, Cl
 // Records `body` as the whole of a call.
 macro_rules! request {
     ($body:expr, $decode:expr) => {
-        Main::Request(ToSupervisor::from($body), $decode)
+        Main::Request(Box::new(ToSupervisor::from($body)), $decode)
     };
 }
 
@@ -188,7 +188,7 @@ impl<R: Runtime> Client<R> {
     pub fn request(&self, body: ToSupervisor) -> R::Output<Reply> {
         let request = body.type_name();
         self.call(Main::Request(
-            body,
+            Box::new(body),
             Box::new(move |reply| reply.map_err(|e| ClientError::from_reply_error(e, request, ""))),
         ))
     }
@@ -567,7 +567,7 @@ impl<R: Runtime> Client<R> {
             .into(),
         };
         self.call(Main::Request(
-            body,
+            Box::new(body),
             chain(
                 expect("GetAssetStateStore", key.to_owned(), |body| match body {
                     ToTask::AssetStateStoreResult(r) => Some(r.value),
@@ -604,7 +604,7 @@ impl<R: Runtime> Client<R> {
             .into(),
         };
         self.call(Main::Request(
-            body,
+            Box::new(body),
             expect_done("SetAssetStateStore", key.to_owned()),
         ))
     }
@@ -624,7 +624,7 @@ impl<R: Runtime> Client<R> {
             .into(),
         };
         self.call(Main::Request(
-            body,
+            Box::new(body),
             expect_done("DeleteAssetStateStore", key.to_owned()),
         ))
     }
@@ -642,7 +642,7 @@ impl<R: Runtime> Client<R> {
             .into(),
         };
         self.call(Main::Request(
-            body,
+            Box::new(body),
             expect_done("ClearAssetStateStore", String::new()),
         ))
     }
@@ -852,7 +852,7 @@ impl<R: Runtime> Client<R> {
             ),
         };
         self.call(Main::Request(
-            body,
+            Box::new(body),
             expect("GetAsset", key, |body| match body {
                 ToTask::AssetResult(a) => Some(*a),
                 _ => None,

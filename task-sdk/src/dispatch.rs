@@ -60,7 +60,7 @@ impl Requester {
     /// dropped after that, its answer is discarded when it comes.
     pub fn exchange(
         &self,
-        body: ToSupervisor,
+        body: Box<ToSupervisor>,
         timeout: Duration,
     ) -> BoxFuture<'static, Result<Reply, ExchangeError>> {
         // An exchange in flight keeps the driver running, as its requester would.
@@ -91,7 +91,7 @@ struct Table {
 }
 
 struct Queued {
-    body: ToSupervisor,
+    body: Box<ToSupervisor>,
     timeout: Duration,
     ticket: usize,
 }
@@ -174,10 +174,8 @@ struct Exchange {
     step: Step,
 }
 
-// The exchange is boxed as a whole already; the body moves once, into the queue.
-#[allow(clippy::large_enum_variant)]
 enum Step {
-    Unsent(ToSupervisor, Duration),
+    Unsent(Box<ToSupervisor>, Duration),
     Sent(usize),
     Done,
 }
@@ -525,7 +523,7 @@ mod tests {
 
     fn get_variable(requester: &Requester, key: &str) -> BoxFuture<'static, Answer> {
         requester.exchange(
-            m::GetVariable { key: key.into() }.into(),
+            Box::new(m::GetVariable { key: key.into() }.into()),
             Duration::from_secs(30),
         )
     }
@@ -602,7 +600,7 @@ mod tests {
         let (wakes, waker) = counting_waker();
         let mut cx = Context::from_waker(&waker);
         let mut call = requester.exchange(
-            m::GetVariable { key: "k".into() }.into(),
+            Box::new(m::GetVariable { key: "k".into() }.into()),
             Duration::from_millis(5),
         );
         assert!(call.as_mut().poll(&mut cx).is_pending());

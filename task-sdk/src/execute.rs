@@ -126,7 +126,7 @@ where
     F: FnOnce(TaskContext<R>) -> Fut,
     Fut: Future<Output = TaskReturn> + Send,
 {
-    let exchange = |body: ToSupervisor| runtime.exchange(body, limits.request_timeout);
+    let exchange = |body: ToSupervisor| runtime.exchange(Box::new(body), limits.request_timeout);
 
     let Some(task) = task else {
         tracing::error!(

@@ -22,10 +22,11 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     type Output<T: Send + 'static>;
 
     /// Sends one request and resolves to its answer, or to `ReplyError::TimedOut` after
-    /// `timeout`.
+    /// `timeout`. The body comes boxed: it passes through several layers on its way to the
+    /// session, and a `ToSupervisor` is large to move.
     fn exchange(
         &self,
-        body: ToSupervisor,
+        body: Box<ToSupervisor>,
         timeout: Duration,
     ) -> BoxFuture<'static, Result<Reply, ExchangeError>>;
 
@@ -92,7 +93,7 @@ pub(crate) struct Call<T> {
 
 pub(crate) enum Main<T> {
     Ready(Result<T, ClientError>),
-    Request(ToSupervisor, Decode<T>),
+    Request(Box<ToSupervisor>, Decode<T>),
 }
 
 impl<T: Send + 'static> Main<T> {
@@ -115,7 +116,7 @@ impl<T: Send + 'static> Call<T> {
     pub(crate) async fn run<R: Runtime>(self, runtime: R) -> Result<T, ClientError> {
         for side in self.side {
             let type_name = side.type_name();
-            if let Err(e) = runtime.exchange(side, self.timeout).await {
+            if let Err(e) = runtime.exchange(Box::new(side), self.timeout).await {
                 tracing::warn!(target: "airflow.sdk", request = type_name, error = %e, "side request failed");
             }
         }
