@@ -25,7 +25,8 @@ count() {
 }
 printf '%-32s %14s\n' "operation" "instructions"
 for op in decode/startup_details decode/get_variable encode/get_variable encode/succeed_task \
-  part/startup_details_envelope part/get_variable_envelope part/owned_key; do
+  part/startup_details_envelope part/get_variable_envelope part/startup_details_checked \
+  part/get_variable_checked part/owned_key; do
   a="$(count "$op" "$n1")"
   b="$(count "$op" "$n2")"
   printf '%-32s %14.1f\n' "$op" "$(echo "($b - $a) / ($n2 - $n1)" | bc -l)"
