@@ -9,7 +9,8 @@
 //!
 //! * [`frame`]: the length-prefixed msgpack frame codec, a push decoder over one receive
 //!   buffer and encoders into reused buffers;
-//! * [`messages`]: every message body in both directions, typed;
+//! * [`messages`]: every message body in both directions, typed (text fields are [`Text`],
+//!   stored inline up to 24 bytes);
 //! * [`TaskSession`]: the runtime's side of one task run, a state machine with request ids,
 //!   reply matching and per-request deadlines;
 //! * [`SupervisorSession`]: the supervisor's side, for tests, benchmarks and local runs;
