@@ -61,9 +61,8 @@ fn write_succeed_task(out: &mut Vec<u8>, task: &SucceedTask) -> Result<(), Error
     out.push(0x84 + u8::from(rendered_map_index.is_some()));
     out.extend_from_slice(b"\xa4type\xabSucceedTask\xa8end_date");
     // The text of a timestamp is always shorter than 32 bytes: a fixstr.
-    let text = end_date.rfc3339_text();
-    out.push(0xa0 | text.as_bytes().len() as u8);
-    out.extend_from_slice(text.as_bytes());
+    out.push(0xa0 | end_date.rfc3339_len() as u8);
+    end_date.append_rfc3339(out);
     let mut ser = Serializer {
         out,
         human_readable: true,
