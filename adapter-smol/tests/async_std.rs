@@ -16,12 +16,9 @@ async fn work(ctx: TaskContext) -> Result<String, TaskError> {
 
 #[test]
 fn runs_under_async_std() {
-    let args = local::test_args("d", "work");
-    let details = local::local_startup_details(&args).unwrap();
-    let mut store = local::LocalStore::default();
-    store.variables.insert("a".into(), "left".into());
-    store.variables.insert("b".into(), "right".into());
-    let supervisor = LocalSupervisor::bind(details, store)
+    let mut args = local::test_args("d", "work");
+    args.vars = vec![("a".into(), "left".into()), ("b".into(), "right".into())];
+    let supervisor = LocalSupervisor::for_args(&args)
         .unwrap()
         .answer_order(AnswerOrder::ReversedBatches(2));
     let launch = local::local_launch(&supervisor, Duration::from_secs(10)).unwrap();

@@ -21,13 +21,11 @@ async fn never_answered(ctx: TaskContext) -> Result<String, TaskError> {
 }
 
 fn supervisor(task: &str, order: AnswerOrder) -> LocalSupervisor {
-    let args = local::test_args("d", task);
-    let details = local::local_startup_details(&args).unwrap();
-    let mut store = local::LocalStore::default();
+    let mut args = local::test_args("d", task);
     for (k, v) in [("a", "first"), ("b", "second"), ("c", "third")] {
-        store.variables.insert(k.into(), v.into());
+        args.vars.push((k.into(), v.into()));
     }
-    LocalSupervisor::bind(details, store)
+    LocalSupervisor::for_args(&args)
         .unwrap()
         .answer_order(order)
 }

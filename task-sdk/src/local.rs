@@ -101,6 +101,15 @@ impl LocalSupervisor {
         })
     }
 
+    /// A supervisor for the run `args` describe: the `StartupDetails` and the store of
+    /// [`local_startup_details`] and [`local_store`], on two loopback ports. The error says
+    /// which step failed.
+    pub fn for_args(args: &TestArgs) -> Result<Self, String> {
+        let details = local_startup_details(args)?;
+        let store = local_store(args, &details)?;
+        Self::bind(details, store).map_err(|e| format!("cannot listen on loopback: {e}"))
+    }
+
     /// Sets the answer order.
     pub fn answer_order(mut self, order: AnswerOrder) -> Self {
         self.order = order;
@@ -729,19 +738,10 @@ pub(crate) fn run(
     stop_grace: Duration,
     run: impl FnOnce(Launch) -> Result<RunOutcome, LaunchError>,
 ) -> ExitCode {
-    let prepared =
-        local_startup_details(args).and_then(|details| Ok((local_store(args, &details)?, details)));
-    let (store, details) = match prepared {
-        Ok(prepared) => prepared,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let supervisor = match LocalSupervisor::bind(details, store) {
+    let supervisor = match LocalSupervisor::for_args(args) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: cannot listen on loopback: {e}");
+            eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
