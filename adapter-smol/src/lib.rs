@@ -162,11 +162,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut buf = vec![0u8; 64 * 1024];
-    // One timer for the session's deadlines, moved only to an earlier one: each request's
-    // deadline is later than those before it, so a steady run never resets it, and when it
-    // fires for a request already answered, `handle_timeout` finds nothing due.
+    // One timer for the session's deadlines (`Dispatcher::timer_to_set`).
     let mut timer = Timer::never();
-    let mut armed: Option<Instant> = None;
     loop {
         while !dispatcher.transmit().is_empty() {
             match stream.write(dispatcher.transmit()).await {
@@ -175,12 +172,10 @@ where
             }
         }
         let _ = stream.flush().await;
-        if let Some(deadline) = dispatcher.poll_timeout() {
-            if armed.is_none_or(|at| deadline < at) {
-                timer.set_at(deadline);
-                armed = Some(deadline);
-            }
+        if let Some(deadline) = dispatcher.timer_to_set() {
+            timer.set_at(deadline);
         }
+        let timer_is_set = dispatcher.timer_is_set();
         // A futures-io read tries `recv` on every poll, so the socket is only read while an
         // answer is owed; the requests are polled first for the same reason.
         let expects_input = dispatcher.expects_input();
@@ -194,7 +189,7 @@ where
         // Takes every queued request, so that they go out in one write.
         let requests = future::poll_fn(|cx| dispatcher.poll_requests(cx).map(Wake::Requests));
         let deadline = async {
-            if armed.is_some() {
+            if timer_is_set {
                 (&mut timer).await;
                 Wake::Deadline
             } else {
@@ -206,10 +201,7 @@ where
             Wake::Read(Ok(n)) => dispatcher.handle_input(&buf[..n], Instant::now()),
             Wake::Requests(true) => {}
             Wake::Requests(false) => return,
-            Wake::Deadline => {
-                armed = None;
-                dispatcher.handle_timeout(Instant::now());
-            }
+            Wake::Deadline => dispatcher.handle_timeout(Instant::now()),
         }
     }
 }

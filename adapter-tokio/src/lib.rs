@@ -161,12 +161,9 @@ impl<T> Drop for AbortOnDrop<T> {
 // Owns the socket: moves bytes between it and the dispatcher until every requester is gone.
 async fn drive(mut stream: TcpStream, mut dispatcher: Dispatcher) {
     let mut buf = vec![0u8; 64 * 1024];
-    // One timer for the session's deadlines, moved only to an earlier one: each request's
-    // deadline is later than those before it, so a steady run never resets it, and when it
-    // fires for a request already answered, `handle_timeout` finds nothing due.
+    // One timer for the session's deadlines (`Dispatcher::timer_to_set`).
     let timer = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(timer);
-    let mut armed: Option<Instant> = None;
     loop {
         while !dispatcher.transmit().is_empty() {
             match stream.write(dispatcher.transmit()).await {
@@ -174,11 +171,8 @@ async fn drive(mut stream: TcpStream, mut dispatcher: Dispatcher) {
                 Ok(n) => dispatcher.advance_transmit(n),
             }
         }
-        if let Some(deadline) = dispatcher.poll_timeout() {
-            if armed.is_none_or(|at| deadline < at) {
-                timer.as_mut().reset(deadline.into());
-                armed = Some(deadline);
-            }
+        if let Some(deadline) = dispatcher.timer_to_set() {
+            timer.as_mut().reset(deadline.into());
         }
         tokio::select! {
             read = stream.read(&mut buf), if !dispatcher.is_closed() => match read {
@@ -189,8 +183,7 @@ async fn drive(mut stream: TcpStream, mut dispatcher: Dispatcher) {
             more = std::future::poll_fn(|cx| dispatcher.poll_requests(cx)) => if !more {
                 return;
             },
-            () = &mut timer, if armed.is_some() => {
-                armed = None;
+            () = &mut timer, if dispatcher.timer_is_set() => {
                 dispatcher.handle_timeout(Instant::now());
             }
         }

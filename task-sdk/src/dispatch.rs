@@ -255,6 +255,8 @@ pub struct Dispatcher {
     wake: Vec<Waker>,
     startup: Option<async_channel::Sender<Result<Box<StartupDetails>, String>>>,
     closed: bool,
+    /// Where the driver's timer is set, if it is.
+    timer_at: Option<Instant>,
 }
 
 /// Resolves to `StartupDetails`, or to why the connection ended before it came.
@@ -291,6 +293,7 @@ impl Dispatcher {
             wake: Vec::new(),
             startup: Some(tx),
             closed: false,
+            timer_at: None,
         };
         (dispatcher, Startup(rx), Requester { shared })
     }
@@ -307,8 +310,10 @@ impl Dispatcher {
         self.dispatch();
     }
 
-    /// The session's deadline passed. Early calls are harmless: nothing is due yet.
+    /// The driver's timer fired (see [`timer_to_set`](Self::timer_to_set)). Early calls are
+    /// harmless: nothing is due yet.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.timer_at = None;
         self.session.handle_timeout(now);
         self.dispatch();
     }
@@ -369,6 +374,24 @@ impl Dispatcher {
     /// When [`handle_timeout`](Self::handle_timeout) must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.session.poll_timeout()
+    }
+
+    /// Where the driver's one timer must be moved, if anywhere: to the session's next
+    /// deadline when the timer is not set or set later. Each request's deadline is later than
+    /// those before it, so a steady run never moves it, and when it fires for a request
+    /// already answered, [`handle_timeout`](Self::handle_timeout) finds nothing due.
+    pub fn timer_to_set(&mut self) -> Option<Instant> {
+        let deadline = self.session.poll_timeout()?;
+        if self.timer_at.is_some_and(|at| at <= deadline) {
+            return None;
+        }
+        self.timer_at = Some(deadline);
+        Some(deadline)
+    }
+
+    /// Whether the driver's timer is set: only then is it worth waiting for.
+    pub fn timer_is_set(&self) -> bool {
+        self.timer_at.is_some()
     }
 
     /// Whether the connection is over (stop reading; requests are refused).
@@ -618,6 +641,45 @@ mod tests {
             call.as_mut().poll(&mut cx),
             Poll::Ready(Err(ExchangeError::Remote(ReplyError::TimedOut { .. })))
         ));
+    }
+
+    #[test]
+    fn the_timer_moves_only_to_an_earlier_deadline() {
+        let (mut dispatcher, requester, mut supervisor) = running();
+        let mut cx = Context::from_waker(Waker::noop());
+        assert_eq!(
+            dispatcher.timer_to_set(),
+            None,
+            "nothing in flight, nothing due"
+        );
+        let mut first = get_variable(&requester, "first");
+        assert!(first.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(dispatcher.poll_requests(&mut cx), Poll::Ready(true));
+        let first_deadline = dispatcher.poll_timeout();
+        assert_eq!(dispatcher.timer_to_set(), first_deadline);
+        assert!(dispatcher.timer_is_set());
+        // A later request's deadline is later: the timer stays where it is.
+        let mut second = requester.exchange(
+            Box::new(
+                m::GetVariable {
+                    key: "second".into(),
+                }
+                .into(),
+            ),
+            Duration::from_secs(60),
+        );
+        assert!(second.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(dispatcher.poll_requests(&mut cx), Poll::Ready(true));
+        assert_eq!(dispatcher.timer_to_set(), None);
+        // Fired early (the first was answered): set again, to what is due next.
+        let sent = requests_at_supervisor(&mut dispatcher, &mut supervisor);
+        answer(&mut supervisor, sent[0].0, "first");
+        move_bytes_to_task(&mut supervisor, &mut dispatcher);
+        dispatcher.handle_timeout(Instant::now());
+        assert!(!dispatcher.timer_is_set());
+        let next = dispatcher.poll_timeout();
+        assert!(next > first_deadline);
+        assert_eq!(dispatcher.timer_to_set(), next);
     }
 
     #[test]
