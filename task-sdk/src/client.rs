@@ -679,10 +679,10 @@ impl<R: Runtime> Client<R> {
 
     /// How many runs of a DAG match the filters.
     pub fn dag_run_count(&self, query: m::GetDRCount) -> R::Output<i64> {
-        let key = query.dag_id.clone();
+        let key = query.dag_id.to_string();
         self.call(request!(
             query,
-            expect("GetDRCount", key.to_string(), |body| match body {
+            expect("GetDRCount", key, |body| match body {
                 ToTask::DRCount(c) => Some(c.count),
                 _ => None,
             })
@@ -692,11 +692,8 @@ impl<R: Runtime> Client<R> {
     /// Triggers a DAG run. An existing run id is [`ClientError::Api`] with
     /// `DAGRUN_ALREADY_EXISTS` unless `reset_dag_run` is set.
     pub fn trigger_dag_run(&self, trigger: m::TriggerDagRun) -> R::Output<()> {
-        let key = trigger.run_id.clone();
-        self.call(request!(
-            trigger,
-            expect_done("TriggerDagRun", key.to_string())
-        ))
+        let key = trigger.run_id.to_string();
+        self.call(request!(trigger, expect_done("TriggerDagRun", key)))
     }
 
     /// The latest run of a DAG before a logical date, optionally in a state.
@@ -777,10 +774,10 @@ impl<R: Runtime> Client<R> {
 
     /// How many task instances match the filters.
     pub fn ti_count(&self, query: m::GetTICount) -> R::Output<i64> {
-        let key = query.dag_id.clone();
+        let key = query.dag_id.to_string();
         self.call(request!(
             query,
-            expect("GetTICount", key.to_string(), |body| match body {
+            expect("GetTICount", key, |body| match body {
                 ToTask::TICount(c) => Some(c.count),
                 _ => None,
             })
@@ -789,10 +786,10 @@ impl<R: Runtime> Client<R> {
 
     /// The states of task instances matching the filters.
     pub fn task_states(&self, query: m::GetTaskStates) -> R::Output<JsonMap> {
-        let key = query.dag_id.clone();
+        let key = query.dag_id.to_string();
         self.call(request!(
             query,
-            expect("GetTaskStates", key.to_string(), |body| match body {
+            expect("GetTaskStates", key, |body| match body {
                 ToTask::TaskStatesResult(r) => Some(r.task_states),
                 _ => None,
             })
@@ -882,10 +879,15 @@ impl<R: Runtime> Client<R> {
         &self,
         query: m::GetAssetEventByAsset,
     ) -> R::Output<Vec<m::AssetEventResponse>> {
-        let key = query.name.clone().or(query.uri.clone()).unwrap_or_default();
+        let key = query
+            .name
+            .as_ref()
+            .or(query.uri.as_ref())
+            .map(Text::to_string)
+            .unwrap_or_default();
         self.call(request!(
             query,
-            expect("GetAssetEventByAsset", key.to_string(), |body| match body {
+            expect("GetAssetEventByAsset", key, |body| match body {
                 ToTask::AssetEventsResult(r) => Some(r.asset_events),
                 _ => None,
             })
@@ -897,17 +899,13 @@ impl<R: Runtime> Client<R> {
         &self,
         query: m::GetAssetEventByAssetAlias,
     ) -> R::Output<Vec<m::AssetEventResponse>> {
-        let key = query.alias_name.clone();
+        let key = query.alias_name.to_string();
         self.call(request!(
             query,
-            expect(
-                "GetAssetEventByAssetAlias",
-                key.to_string(),
-                |body| match body {
-                    ToTask::AssetEventsResult(r) => Some(r.asset_events),
-                    _ => None,
-                }
-            )
+            expect("GetAssetEventByAssetAlias", key, |body| match body {
+                ToTask::AssetEventsResult(r) => Some(r.asset_events),
+                _ => None,
+            })
         ))
     }
 

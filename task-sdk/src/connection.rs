@@ -319,9 +319,10 @@ impl Environment {
     pub fn process() -> Self {
         Self::from_pairs(std::env::vars_os().filter_map(|(name, value)| {
             let name = name.into_string().ok()?;
-            let is_override =
-                name.starts_with(VARIABLE_PREFIX) || name.starts_with(CONNECTION_PREFIX);
-            Some((name, value.into_string().ok()?)).filter(|_| is_override)
+            if !(name.starts_with(VARIABLE_PREFIX) || name.starts_with(CONNECTION_PREFIX)) {
+                return None;
+            }
+            Some((name, value.into_string().ok()?))
         }))
     }
 
