@@ -223,7 +223,7 @@ impl Timestamp {
     /// digits.
     pub(crate) fn rfc3339_text(&self) -> Rfc3339Text {
         let mut text = Rfc3339Text {
-            buf: *b"0000-00-00T00:00:00.000000000Z\0\0",
+            buf: RFC3339_TEMPLATE,
             len: 0,
         };
         let digits: &mut [u8; 30] = (&mut text.buf[..30]).try_into().expect("30 bytes");
@@ -233,11 +233,17 @@ impl Timestamp {
 
     /// The length of the RFC 3339 text: 27 bytes with microseconds, 30 with nanoseconds.
     pub(crate) fn rfc3339_len(&self) -> usize {
-        if self.nanos % 1000 == 0 {
+        if self.whole_micros() {
             27
         } else {
             30
         }
+    }
+
+    /// Whether the nanoseconds are whole microseconds: the text then has six fractional
+    /// digits, else nine.
+    fn whole_micros(&self) -> bool {
+        self.nanos % 1000 == 0
     }
 
     /// Appends the RFC 3339 text to `out`, written in place: a text built apart and then
@@ -245,13 +251,13 @@ impl Timestamp {
     /// to the wider loads of the copy.
     pub(crate) fn append_rfc3339(&self, out: &mut Vec<u8>) {
         let start = out.len();
-        out.extend_from_slice(RFC3339_TEMPLATE);
+        out.extend_from_slice(&RFC3339_TEMPLATE[..30]);
         let digits: &mut [u8; 30] = (&mut out[start..]).try_into().expect("30 bytes");
         let len = self.fill_rfc3339(digits);
         out.truncate(start + len);
     }
 
-    /// Writes the digits into `buf`, which holds [`RFC3339_TEMPLATE`]; returns the length
+    /// Writes the digits into `buf`, which holds the text of [`RFC3339_TEMPLATE`]; returns the length
     /// of the text.
     #[inline(always)]
     fn fill_rfc3339(&self, buf: &mut [u8; 30]) -> usize {
@@ -266,7 +272,7 @@ impl Timestamp {
         put_pair(buf, 14, secs_of_day / 60 % 60);
         put_pair(buf, 17, secs_of_day % 60);
         let nanos = self.nanos;
-        if nanos % 1000 == 0 {
+        if self.whole_micros() {
             let micros = nanos / 1000;
             put_pair(buf, 20, micros / 10_000);
             put_pair(buf, 22, micros / 100 % 100);
@@ -421,8 +427,8 @@ impl Serialize for Timestamp {
 }
 
 /// What [`Timestamp::fill_rfc3339`] fills in: the text with every digit zero, nanoseconds
-/// and the `Z` in place.
-const RFC3339_TEMPLATE: &[u8; 30] = b"0000-00-00T00:00:00.000000000Z";
+/// and the `Z` in place (30 bytes), padded to the 32 of an [`Rfc3339Text`].
+const RFC3339_TEMPLATE: [u8; 32] = *b"0000-00-00T00:00:00.000000000Z\0\0";
 
 /// The text of a timestamp: `YYYY-MM-DDTHH:MM:SS.ffffffZ` (27 bytes) or with nine
 /// fractional digits (30 bytes), at the start of a word-aligned 32-byte buffer.
