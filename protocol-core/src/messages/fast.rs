@@ -84,6 +84,7 @@ macro_rules! dispatch {
 fn boxed<T>(make: impl FnOnce() -> T) -> Box<T> {
     Box::new(make())
 }
+
 /// Decodes a response body on its fast path if it has one, else with `generic`.
 #[inline]
 pub(super) fn to_task(body: &[u8], generic: Generic<ToTask>) -> Result<ToTask, BodyError> {
