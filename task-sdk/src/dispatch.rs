@@ -168,6 +168,15 @@ impl Table {
     }
 }
 
+/// Keeps `cx`'s waker in `slot`, cloning it only if it would wake another task.
+fn keep_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        // `clone_from` keeps the waker it has when it `will_wake` the same task.
+        Some(waker) => waker.clone_from(cx.waker()),
+        None => *slot = Some(cx.waker().clone()),
+    }
+}
+
 /// One caller's request, from queueing to its answer.
 struct Exchange {
     shared: Arc<Shared>,
@@ -205,20 +214,15 @@ impl Future for Exchange {
                 }
                 Poll::Pending
             }
-            Step::Sent(ticket) => match &mut table.slots[ticket] {
-                Slot::Waiting(waker) => {
-                    match waker {
-                        Some(w) if w.will_wake(cx.waker()) => {}
-                        _ => *waker = Some(cx.waker().clone()),
-                    }
+            Step::Sent(ticket) => match std::mem::replace(&mut table.slots[ticket], Slot::Free) {
+                Slot::Waiting(mut waker) => {
+                    keep_waker(&mut waker, cx);
+                    table.slots[ticket] = Slot::Waiting(waker);
                     this.step = Step::Sent(ticket);
                     Poll::Pending
                 }
-                slot @ Slot::Answered(_) => {
-                    let Slot::Answered(answer) = std::mem::replace(slot, Slot::Free) else {
-                        unreachable!("matched as answered")
-                    };
-                    table.free_slot(ticket);
+                Slot::Answered(answer) => {
+                    table.free.push(ticket);
                     Poll::Ready(answer)
                 }
                 Slot::Free | Slot::Abandoned => {
@@ -328,10 +332,7 @@ impl Dispatcher {
                 if table.requesters == 0 {
                     return Poll::Ready(false);
                 }
-                match &table.driver {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => table.driver = Some(cx.waker().clone()),
-                }
+                keep_waker(&mut table.driver, cx);
                 return Poll::Pending;
             }
             std::mem::swap(&mut table.queue, &mut self.taken);
