@@ -434,7 +434,7 @@ pub fn sample_startup_details() -> StartupDetails {
             should_retry: Some(false),
             start_date: None,
         },
-        sentry_integration: String::new().into(),
+        sentry_integration: Default::default(),
     }
 }
 

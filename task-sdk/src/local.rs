@@ -348,7 +348,7 @@ fn respond(store: &mut LocalStore, details: &StartupDetails, body: &ToSupervisor
         S::GetVariable(r) => match store.variables.get(r.key.as_str()) {
             Some(value) => Answer::Body(ToTask::VariableResult(m::VariableResult {
                 key: r.key.clone(),
-                value: Some(value.clone().into()),
+                value: Some(value.as_str().into()),
             })),
             None => not_found(ErrorType::VariableNotFound, serde_json::json!({"key": r.key})),
         },
@@ -377,8 +377,8 @@ fn respond(store: &mut LocalStore, details: &StartupDetails, body: &ToSupervisor
         }
         S::GetConnection(r) => match store.connections.get(r.conn_id.as_str()) {
             Some(c) => Answer::Body(ToTask::from(m::ConnectionResult {
-                conn_id: c.conn_id.clone().into(),
-                conn_type: c.conn_type.clone().into(),
+                conn_id: c.conn_id.as_str().into(),
+                conn_type: c.conn_type.as_str().into(),
                 host: c.host.as_deref().map(Text::from),
                 schema: c.schema.as_deref().map(Text::from),
                 login: c.login.as_deref().map(Text::from),
