@@ -258,9 +258,10 @@ impl Timestamp {
     }
 
     /// Writes the digits into `buf`, which holds the text of [`RFC3339_TEMPLATE`]; returns the length
-    /// of the text.
+    /// of the text. Only the digits are written, so with six fractional digits the last
+    /// three bytes of `buf` are left as they are.
     #[inline(always)]
-    fn fill_rfc3339(&self, buf: &mut [u8; 30]) -> usize {
+    pub(crate) fn fill_rfc3339(&self, buf: &mut [u8; 30]) -> usize {
         let days = self.secs.div_euclid(86_400);
         let secs_of_day = self.secs.rem_euclid(86_400) as u32;
         let (year, month, day) = civil_from_days(days);
