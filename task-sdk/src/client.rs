@@ -77,10 +77,21 @@ pub const RETURN_VALUE_KEY: &str = "return_value";
 
 fn expect<T: Send + 'static>(
     request: &'static str,
-    key: String,
+    key: &str,
     pick: impl FnOnce(ToTask) -> Option<T> + Send + 'static,
 ) -> Decode<T> {
-    Box::new(move |reply: Result<Reply, ExchangeError>| match reply {
+    Box::new(pick_answer(request, key, pick))
+}
+
+// What `expect` boxes, for callers that add a step and box once.
+fn pick_answer<T>(
+    request: &'static str,
+    key: &str,
+    pick: impl FnOnce(ToTask) -> Option<T>,
+) -> impl FnOnce(Result<Reply, ExchangeError>) -> Result<T, ClientError> {
+    // Most keys fit in a `Text` without allocating.
+    let key = Text::from(key);
+    move |reply| match reply {
         Ok(Reply::Body(body)) => {
             let got = static_type_name(&body);
             pick(body).ok_or_else(|| ClientError::UnexpectedReply {
@@ -93,11 +104,13 @@ fn expect<T: Send + 'static>(
             got: "an empty answer".to_owned(),
         }),
         Err(e) => Err(ClientError::from_reply_error(e, request, &key)),
-    })
+    }
 }
 
 // Writes answer with the empty response; some (deletes, state stores) with `OKResponse`.
-fn expect_done(request: &'static str, key: String) -> Decode<()> {
+fn expect_done(request: &'static str, key: &str) -> Decode<()> {
+    // Most keys fit in a `Text` without allocating.
+    let key = Text::from(key);
     Box::new(move |reply: Result<Reply, ExchangeError>| match reply {
         Ok(Reply::Empty) | Ok(Reply::Body(ToTask::OKResponse(m::OKResponse { ok: true }))) => {
             Ok(())
@@ -229,20 +242,21 @@ impl<R: Runtime> Client<R> {
                 Main::Ready(Ok(value)),
             );
         }
-        let missing = ClientError::NotFound {
-            kind: crate::error::NotFound::Variable,
-            key: key.to_owned(),
-        };
-        let main = request!(
-            m::GetVariable { key: key.into() },
-            chain(
-                expect("GetVariable", key.to_owned(), |body| match body {
-                    ToTask::VariableResult(v) => Some(v.value.map(Text::into_string)),
-                    _ => None,
-                }),
+        let decode = pick_answer("GetVariable", key, |body| match body {
+            ToTask::VariableResult(v) => Some(v.value),
+            _ => None,
+        });
+        let key = Text::from(key);
+        let main = Main::Request(
+            Box::new(m::GetVariable { key: key.clone() }.into()),
+            Box::new(move |reply| match decode(reply)? {
+                Some(value) => Ok(value.into_string()),
                 // A variable without a value reads as missing, as in the other SDKs.
-                move |value: Option<String>| value.ok_or(missing)
-            )
+                None => Err(ClientError::NotFound {
+                    kind: crate::error::NotFound::Variable,
+                    key: key.into_string(),
+                }),
+            }),
         );
         (Vec::new(), main)
     }
@@ -255,7 +269,7 @@ impl<R: Runtime> Client<R> {
                 value: Some(value.into()),
                 description: description.map(Text::from),
             },
-            expect_done("PutVariable", key.to_owned())
+            expect_done("PutVariable", key)
         ))
     }
 
@@ -263,7 +277,7 @@ impl<R: Runtime> Client<R> {
     pub fn delete_variable(&self, key: &str) -> R::Output<()> {
         self.call(request!(
             m::DeleteVariable { key: key.into() },
-            expect_done("DeleteVariable", key.to_owned())
+            expect_done("DeleteVariable", key)
         ))
     }
 
@@ -280,14 +294,10 @@ impl<R: Runtime> Client<R> {
                 limit,
                 offset,
             },
-            expect(
-                "GetVariableKeys",
-                prefix.unwrap_or("").to_owned(),
-                |body| match body {
-                    ToTask::VariableKeysResult(r) => Some(r),
-                    _ => None,
-                }
-            )
+            expect("GetVariableKeys", prefix.unwrap_or(""), |body| match body {
+                ToTask::VariableKeysResult(r) => Some(r),
+                _ => None,
+            })
         ))
     }
 
@@ -308,7 +318,7 @@ impl<R: Runtime> Client<R> {
             m::GetConnection {
                 conn_id: conn_id.into(),
             },
-            expect("GetConnection", conn_id.to_owned(), |body| match body {
+            expect("GetConnection", conn_id, |body| match body {
                 ToTask::ConnectionResult(c) => Some(Connection::from(*c)),
                 _ => None,
             })
@@ -354,7 +364,7 @@ impl<R: Runtime> Client<R> {
                 include_prior_dates: at.include_prior_dates,
             },
             chain(
-                expect("GetXCom", at.key, |body| match body {
+                expect("GetXCom", &at.key, |body| match body {
                     ToTask::XComResult(x) => Some(x.value),
                     _ => None,
                 }),
@@ -386,7 +396,7 @@ impl<R: Runtime> Client<R> {
                 dag_result: false,
                 mapped_length: None,
             },
-            expect_done("SetXCom", key.to_owned())
+            expect_done("SetXCom", key)
         ))
     }
 
@@ -400,7 +410,7 @@ impl<R: Runtime> Client<R> {
                 task_id: self.info.task_id().into(),
                 map_index: self.info.map_index(),
             },
-            expect_done("DeleteXCom", key.to_owned())
+            expect_done("DeleteXCom", key)
         ))
     }
 
@@ -413,7 +423,7 @@ impl<R: Runtime> Client<R> {
                 run_id: self.info.run_id().into(),
                 task_id: task_id.into(),
             },
-            expect("GetXComCount", key.to_owned(), |body| match body {
+            expect("GetXComCount", key, |body| match body {
                 ToTask::XComCountResponse(c) => Some(c.len),
                 _ => None,
             })
@@ -440,7 +450,7 @@ impl<R: Runtime> Client<R> {
             chain(
                 expect(
                     "GetXComSequenceItem",
-                    format!("{key}[{offset}]"),
+                    &format!("{key}[{offset}]"),
                     |body| match body {
                         ToTask::XComSequenceIndexResult(r) => Some(r.root),
                         _ => None,
@@ -473,7 +483,7 @@ impl<R: Runtime> Client<R> {
                 include_prior_dates: false,
             },
             chain(
-                expect("GetXComSequenceSlice", key.to_owned(), |body| match body {
+                expect("GetXComSequenceSlice", key, |body| match body {
                     ToTask::XComSequenceSliceResult(r) => Some(r.root),
                     _ => None,
                 }),
@@ -493,7 +503,7 @@ impl<R: Runtime> Client<R> {
                 key: key.into(),
             },
             chain(
-                expect("GetTaskStateStore", key.to_owned(), |body| match body {
+                expect("GetTaskStateStore", key, |body| match body {
                     ToTask::TaskStateStoreResult(r) => Some(r.value),
                     _ => None,
                 }),
@@ -520,7 +530,7 @@ impl<R: Runtime> Client<R> {
                 value,
                 expires_at,
             },
-            expect_done("SetTaskStateStore", key.to_owned())
+            expect_done("SetTaskStateStore", key)
         ))
     }
 
@@ -531,7 +541,7 @@ impl<R: Runtime> Client<R> {
                 ti_id: self.info.ti_id(),
                 key: key.into(),
             },
-            expect_done("DeleteTaskStateStore", key.to_owned())
+            expect_done("DeleteTaskStateStore", key)
         ))
     }
 
@@ -541,7 +551,7 @@ impl<R: Runtime> Client<R> {
             m::ClearTaskStateStore {
                 ti_id: self.info.ti_id(),
             },
-            expect_done("ClearTaskStateStore", String::new())
+            expect_done("ClearTaskStateStore", "")
         ))
     }
 
@@ -569,7 +579,7 @@ impl<R: Runtime> Client<R> {
         self.call(Main::Request(
             Box::new(body),
             chain(
-                expect("GetAssetStateStore", key.to_owned(), |body| match body {
+                expect("GetAssetStateStore", key, |body| match body {
                     ToTask::AssetStateStoreResult(r) => Some(r.value),
                     _ => None,
                 }),
@@ -605,7 +615,7 @@ impl<R: Runtime> Client<R> {
         };
         self.call(Main::Request(
             Box::new(body),
-            expect_done("SetAssetStateStore", key.to_owned()),
+            expect_done("SetAssetStateStore", key),
         ))
     }
 
@@ -625,7 +635,7 @@ impl<R: Runtime> Client<R> {
         };
         self.call(Main::Request(
             Box::new(body),
-            expect_done("DeleteAssetStateStore", key.to_owned()),
+            expect_done("DeleteAssetStateStore", key),
         ))
     }
 
@@ -643,7 +653,7 @@ impl<R: Runtime> Client<R> {
         };
         self.call(Main::Request(
             Box::new(body),
-            expect_done("ClearAssetStateStore", String::new()),
+            expect_done("ClearAssetStateStore", ""),
         ))
     }
 
@@ -656,7 +666,7 @@ impl<R: Runtime> Client<R> {
                 dag_id: dag_id.into(),
                 run_id: run_id.into()
             },
-            expect("GetDagRun", run_id.to_owned(), |body| match body {
+            expect("GetDagRun", run_id, |body| match body {
                 ToTask::DagRunResult(run) => Some(*run),
                 _ => None,
             })
@@ -670,7 +680,7 @@ impl<R: Runtime> Client<R> {
                 dag_id: dag_id.into(),
                 run_id: run_id.into()
             },
-            expect("GetDagRunState", run_id.to_owned(), |body| match body {
+            expect("GetDagRunState", run_id, |body| match body {
                 ToTask::DagRunStateResult(r) => Some(r.state),
                 _ => None,
             })
@@ -682,7 +692,7 @@ impl<R: Runtime> Client<R> {
         let key = query.dag_id.to_string();
         self.call(request!(
             query,
-            expect("GetDRCount", key, |body| match body {
+            expect("GetDRCount", &key, |body| match body {
                 ToTask::DRCount(c) => Some(c.count),
                 _ => None,
             })
@@ -693,7 +703,7 @@ impl<R: Runtime> Client<R> {
     /// `DAGRUN_ALREADY_EXISTS` unless `reset_dag_run` is set.
     pub fn trigger_dag_run(&self, trigger: m::TriggerDagRun) -> R::Output<()> {
         let key = trigger.run_id.to_string();
-        self.call(request!(trigger, expect_done("TriggerDagRun", key)))
+        self.call(request!(trigger, expect_done("TriggerDagRun", &key)))
     }
 
     /// The latest run of a DAG before a logical date, optionally in a state.
@@ -709,7 +719,7 @@ impl<R: Runtime> Client<R> {
                 logical_date,
                 state
             },
-            expect("GetPreviousDagRun", dag_id.to_owned(), |body| match body {
+            expect("GetPreviousDagRun", dag_id, |body| match body {
                 ToTask::PreviousDagRunResult(r) => Some(r.dag_run),
                 _ => None,
             })
@@ -722,14 +732,10 @@ impl<R: Runtime> Client<R> {
             m::GetPrevSuccessfulDagRun {
                 ti_id: self.info.ti_id()
             },
-            expect(
-                "GetPrevSuccessfulDagRun",
-                String::new(),
-                |body| match body {
-                    ToTask::PrevSuccessfulDagRunResult(r) => Some(r),
-                    _ => None,
-                }
-            )
+            expect("GetPrevSuccessfulDagRun", "", |body| match body {
+                ToTask::PrevSuccessfulDagRunResult(r) => Some(r),
+                _ => None,
+            })
         ))
     }
 
@@ -739,7 +745,7 @@ impl<R: Runtime> Client<R> {
             m::GetDag {
                 dag_id: dag_id.into()
             },
-            expect("GetDag", dag_id.to_owned(), |body| match body {
+            expect("GetDag", dag_id, |body| match body {
                 ToTask::DagResult(r) => Some(*r),
                 _ => None,
             })
@@ -765,7 +771,7 @@ impl<R: Runtime> Client<R> {
                 map_index,
                 state,
             },
-            expect("GetPreviousTI", task_id.to_owned(), |body| match body {
+            expect("GetPreviousTI", task_id, |body| match body {
                 ToTask::PreviousTIResult(r) => Some(r.task_instance),
                 _ => None,
             })
@@ -777,7 +783,7 @@ impl<R: Runtime> Client<R> {
         let key = query.dag_id.to_string();
         self.call(request!(
             query,
-            expect("GetTICount", key, |body| match body {
+            expect("GetTICount", &key, |body| match body {
                 ToTask::TICount(c) => Some(c.count),
                 _ => None,
             })
@@ -789,7 +795,7 @@ impl<R: Runtime> Client<R> {
         let key = query.dag_id.to_string();
         self.call(request!(
             query,
-            expect("GetTaskStates", key, |body| match body {
+            expect("GetTaskStates", &key, |body| match body {
                 ToTask::TaskStatesResult(r) => Some(r.task_states),
                 _ => None,
             })
@@ -803,7 +809,7 @@ impl<R: Runtime> Client<R> {
                 dag_id: dag_id.into(),
                 run_id: run_id.into()
             },
-            expect("GetTaskBreadcrumbs", run_id.to_owned(), |body| match body {
+            expect("GetTaskBreadcrumbs", run_id, |body| match body {
                 ToTask::TaskBreadcrumbsResult(r) => Some(r.breadcrumbs),
                 _ => None,
             })
@@ -817,14 +823,10 @@ impl<R: Runtime> Client<R> {
                 ti_id: self.info.ti_id(),
                 try_number
             },
-            expect(
-                "GetTaskRescheduleStartDate",
-                String::new(),
-                |body| match body {
-                    ToTask::TaskRescheduleStartDate(r) => Some(r.start_date),
-                    _ => None,
-                }
-            )
+            expect("GetTaskRescheduleStartDate", "", |body| match body {
+                ToTask::TaskRescheduleStartDate(r) => Some(r.start_date),
+                _ => None,
+            })
         ))
     }
 
@@ -850,7 +852,7 @@ impl<R: Runtime> Client<R> {
         };
         self.call(Main::Request(
             Box::new(body),
-            expect("GetAsset", key, |body| match body {
+            expect("GetAsset", &key, |body| match body {
                 ToTask::AssetResult(a) => Some(*a),
                 _ => None,
             }),
@@ -863,14 +865,10 @@ impl<R: Runtime> Client<R> {
             m::GetAssetsByAlias {
                 alias_name: alias_name.into()
             },
-            expect(
-                "GetAssetsByAlias",
-                alias_name.to_owned(),
-                |body| match body {
-                    ToTask::AssetsByAliasResult(r) => Some(r.assets),
-                    _ => None,
-                }
-            )
+            expect("GetAssetsByAlias", alias_name, |body| match body {
+                ToTask::AssetsByAliasResult(r) => Some(r.assets),
+                _ => None,
+            })
         ))
     }
 
@@ -887,7 +885,7 @@ impl<R: Runtime> Client<R> {
             .unwrap_or_default();
         self.call(request!(
             query,
-            expect("GetAssetEventByAsset", key, |body| match body {
+            expect("GetAssetEventByAsset", &key, |body| match body {
                 ToTask::AssetEventsResult(r) => Some(r.asset_events),
                 _ => None,
             })
@@ -902,7 +900,7 @@ impl<R: Runtime> Client<R> {
         let key = query.alias_name.to_string();
         self.call(request!(
             query,
-            expect("GetAssetEventByAssetAlias", key, |body| match body {
+            expect("GetAssetEventByAssetAlias", &key, |body| match body {
                 ToTask::AssetEventsResult(r) => Some(r.asset_events),
                 _ => None,
             })
@@ -915,14 +913,10 @@ impl<R: Runtime> Client<R> {
             m::ValidateInletsAndOutlets {
                 ti_id: self.info.ti_id()
             },
-            expect(
-                "ValidateInletsAndOutlets",
-                String::new(),
-                |body| match body {
-                    ToTask::InactiveAssetsResult(r) => Some(r.inactive_assets.unwrap_or_default()),
-                    _ => None,
-                }
-            )
+            expect("ValidateInletsAndOutlets", "", |body| match body {
+                ToTask::InactiveAssetsResult(r) => Some(r.inactive_assets.unwrap_or_default()),
+                _ => None,
+            })
         ))
     }
 
@@ -934,7 +928,7 @@ impl<R: Runtime> Client<R> {
             m::SetRenderedFields {
                 rendered_fields: fields
             },
-            expect_done("SetRenderedFields", String::new())
+            expect_done("SetRenderedFields", "")
         ))
     }
 
@@ -944,7 +938,7 @@ impl<R: Runtime> Client<R> {
             m::SetRenderedMapIndex {
                 rendered_map_index: label.into()
             },
-            expect_done("SetRenderedMapIndex", String::new())
+            expect_done("SetRenderedMapIndex", "")
         ))
     }
 
@@ -959,7 +953,7 @@ impl<R: Runtime> Client<R> {
                 value: JsonValue::String(value.to_owned()),
                 name: name.map(Text::from),
             },
-            expect_done("MaskSecret", String::new())
+            expect_done("MaskSecret", "")
         ))
     }
 
@@ -967,7 +961,7 @@ impl<R: Runtime> Client<R> {
     pub fn skip_downstream(&self, tasks: Vec<m::SkipTarget>) -> R::Output<()> {
         self.call(request!(
             m::SkipDownstreamTasks { tasks },
-            expect_done("SkipDownstreamTasks", String::new())
+            expect_done("SkipDownstreamTasks", "")
         ))
     }
 
@@ -981,14 +975,10 @@ impl<R: Runtime> Client<R> {
         payload.ti_id = self.info.ti_id();
         self.call(request!(
             payload,
-            expect(
-                "CreateHITLDetailPayload",
-                String::new(),
-                |body| match body {
-                    ToTask::HITLDetailRequestResult(r) => Some(*r),
-                    _ => None,
-                }
-            )
+            expect("CreateHITLDetailPayload", "", |body| match body {
+                ToTask::HITLDetailRequestResult(r) => Some(*r),
+                _ => None,
+            })
         ))
     }
 
