@@ -11,7 +11,7 @@
 //! whoever waits. A round trip allocates nothing here and locks it three times, uncontended
 //! on a single-threaded executor; it works under any executor.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -177,6 +177,15 @@ fn keep_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
     }
 }
 
+/// Takes the ticket of request `id` out of `tickets` (in id order).
+fn take_ticket(tickets: &mut VecDeque<(u64, usize)>, id: u64) -> Option<usize> {
+    let at = match tickets.front() {
+        Some(&(first, _)) if first == id => 0,
+        _ => tickets.binary_search_by_key(&id, |&(id, _)| id).ok()?,
+    };
+    tickets.remove(at).map(|(_, ticket)| ticket)
+}
+
 /// One caller's request, from queueing to its answer.
 struct Exchange {
     shared: Arc<Shared>,
@@ -251,8 +260,9 @@ impl Drop for Exchange {
 pub struct Dispatcher {
     session: TaskSession,
     shared: Arc<Shared>,
-    /// The ticket of each request id in flight.
-    tickets: BTreeMap<u64, usize>,
+    /// The ticket of each request id in flight, in id order: the session numbers requests
+    /// upwards, and answers mostly come in order, so the one sought is mostly the first.
+    tickets: VecDeque<(u64, usize)>,
     /// Requests taken from the queue, reused between takes.
     taken: Vec<Queued>,
     /// Callers to wake once the table is unlocked.
@@ -292,7 +302,7 @@ impl Dispatcher {
         let dispatcher = Self {
             session: TaskSession::new(config, now),
             shared: shared.clone(),
-            tickets: BTreeMap::new(),
+            tickets: VecDeque::new(),
             taken: Vec::new(),
             wake: Vec::new(),
             startup: Some(tx),
@@ -345,7 +355,7 @@ impl Dispatcher {
                 .send_with(&request.body, request.timeout, None, now)
             {
                 Ok(id) => {
-                    self.tickets.insert(id.0, request.ticket);
+                    self.tickets.push_back((id.0, request.ticket));
                 }
                 Err(error) => refused.push((request.ticket, error)),
             }
@@ -420,7 +430,7 @@ impl Dispatcher {
                     }
                 }
                 Event::Reply { id, result } => {
-                    if let Some(ticket) = self.tickets.remove(&id.0) {
+                    if let Some(ticket) = take_ticket(&mut self.tickets, id.0) {
                         let table = table.get_or_insert_with(|| self.shared.lock());
                         self.wake
                             .extend(table.answer(ticket, result.map_err(ExchangeError::Remote)));
