@@ -32,6 +32,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+use std::future::Future;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use airflow_protocol::{Reply, ToSupervisor};
@@ -161,9 +163,12 @@ impl<T> Drop for AbortOnDrop<T> {
 // Owns the socket: moves bytes between it and the dispatcher until every requester is gone.
 async fn drive(mut stream: TcpStream, mut dispatcher: Dispatcher) {
     let mut buf = vec![0u8; 64 * 1024];
-    // One timer for the session's deadlines (`Dispatcher::timer_to_set`).
+    // One timer for the session's deadlines (`Dispatcher::timer_to_set`). Once polled after
+    // it is set, it wakes this task when due; polling it again on every turn would cost more
+    // than the rest of the loop, so until it is set anew only its state is checked.
     let timer = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(timer);
+    let mut timer_polled = false;
     loop {
         while !dispatcher.transmit().is_empty() {
             match stream.write(dispatcher.transmit()).await {
@@ -173,17 +178,32 @@ async fn drive(mut stream: TcpStream, mut dispatcher: Dispatcher) {
         }
         if let Some(deadline) = dispatcher.timer_to_set() {
             timer.as_mut().reset(deadline.into());
+            timer_polled = false;
         }
+        let deadline = std::future::poll_fn(|cx| {
+            if timer.is_elapsed() {
+                Poll::Ready(())
+            } else if !timer_polled {
+                timer_polled = true;
+                timer.as_mut().poll(cx)
+            } else {
+                Poll::Pending
+            }
+        });
+        // In this order, without drawing a random order each turn as `select!` otherwise
+        // does. Neither side can starve the other: each read takes all the bytes there are,
+        // and callers wait for answers, so requests stop coming while none are read.
         tokio::select! {
-            read = stream.read(&mut buf), if !dispatcher.is_closed() => match read {
-                Ok(0) | Err(_) => dispatcher.handle_eof(Instant::now()),
-                Ok(n) => dispatcher.handle_input(&buf[..n], Instant::now()),
-            },
+            biased;
             // Takes every queued request, so that they go out in one write.
             more = std::future::poll_fn(|cx| dispatcher.poll_requests(cx)) => if !more {
                 return;
             },
-            () = &mut timer, if dispatcher.timer_is_set() => {
+            read = stream.read(&mut buf), if !dispatcher.is_closed() => match read {
+                Ok(0) | Err(_) => dispatcher.handle_eof(Instant::now()),
+                Ok(n) => dispatcher.handle_input(&buf[..n], Instant::now()),
+            },
+            () = deadline, if dispatcher.timer_is_set() => {
                 dispatcher.handle_timeout(Instant::now());
             }
         }
