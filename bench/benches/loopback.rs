@@ -68,7 +68,15 @@ impl Config {
 }
 
 /// The round-trip configurations, in the order the first round runs them.
-const LATENCY: [&str; 5] = ["floor", "raw_client_session_server", "std", "tokio", "smol"];
+const LATENCY: [&str; 7] = [
+    "floor",
+    "tokio_echo",
+    "async_io_echo",
+    "raw_client_session_server",
+    "std",
+    "tokio",
+    "smol",
+];
 /// The throughput configurations.
 const THROUGHPUT: [&str; 4] = ["floor", "raw_client_session_server", "tokio", "smol"];
 
@@ -124,6 +132,15 @@ fn latencies(name: &str, cfg: &Config) -> io::Result<Vec<u64>> {
                 each.push(start.elapsed().as_nanos() as u64);
             }
             Ok(each)
+        })?,
+        "tokio_echo" | "async_io_echo" => with_server(echo_server, |address| {
+            let stream = TcpStream::connect(address)?;
+            stream.set_nodelay(true)?;
+            if name == "tokio_echo" {
+                floor::reactor::tokio(stream, total)
+            } else {
+                floor::reactor::async_io(stream, total)
+            }
         })?,
         "raw_client_session_server" => {
             with_server(session_server(clients::ROUND_TRIPS), |address| {

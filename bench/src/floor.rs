@@ -125,3 +125,86 @@ impl FrameClient {
         self.receive(1)
     }
 }
+
+/// The reactor floors: the floor's client written on an async runtime, one request at a time,
+/// each round trip in nanoseconds. No protocol work either; the difference to the blocking
+/// floor is what a readiness-based reactor costs by itself (an `epoll_wait` or more per round
+/// trip, and the runtime's bookkeeping around it), a part of every async adapter's distance.
+pub mod reactor {
+    use std::io;
+    use std::time::Instant;
+
+    use super::{request_frame, whole_frame};
+
+    async fn round_trips<S>(mut stream: S, total: usize) -> io::Result<Vec<u64>>
+    where
+        S: Unpin + AsyncIo,
+    {
+        let request = request_frame(1);
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut each = Vec::with_capacity(total);
+        for _ in 0..total {
+            let start = Instant::now();
+            stream.write_all_bytes(&request).await?;
+            let mut filled = 0;
+            while whole_frame(&buf[..filled]).is_none() {
+                let n = stream.read_bytes(&mut buf[filled..]).await?;
+                if n == 0 {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                filled += n;
+            }
+            each.push(start.elapsed().as_nanos() as u64);
+        }
+        Ok(each)
+    }
+
+    /// The two operations the floor client needs, over either runtime's stream.
+    #[allow(async_fn_in_trait)]
+    pub trait AsyncIo {
+        /// Writes all of `bytes`.
+        async fn write_all_bytes(&mut self, bytes: &[u8]) -> io::Result<()>;
+        /// Reads some bytes.
+        async fn read_bytes(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    }
+
+    impl AsyncIo for tokio::net::TcpStream {
+        async fn write_all_bytes(&mut self, bytes: &[u8]) -> io::Result<()> {
+            tokio::io::AsyncWriteExt::write_all(self, bytes).await
+        }
+        async fn read_bytes(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            tokio::io::AsyncReadExt::read(self, buf).await
+        }
+    }
+
+    impl AsyncIo for async_io::Async<std::net::TcpStream> {
+        async fn write_all_bytes(&mut self, bytes: &[u8]) -> io::Result<()> {
+            futures_lite::AsyncWriteExt::write_all(self, bytes).await
+        }
+        async fn read_bytes(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            futures_lite::AsyncReadExt::read(self, buf).await
+        }
+    }
+
+    /// `total` round trips on a current-thread tokio runtime with I/O and timers (as the
+    /// tokio adapter runs), reading once the reactor reports the socket readable.
+    pub fn tokio(stream: std::net::TcpStream, total: usize) -> io::Result<Vec<u64>> {
+        stream.set_nonblocking(true)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            let stream = tokio::net::TcpStream::from_std(stream)?;
+            round_trips(stream, total).await
+        })
+    }
+
+    /// `total` round trips under `async_io::block_on` (as the smol adapter runs), each read
+    /// trying `recv` before waiting for the reactor, as `futures-io` reads do.
+    pub fn async_io(stream: std::net::TcpStream, total: usize) -> io::Result<Vec<u64>> {
+        async_io::block_on(async {
+            let stream = async_io::Async::new(stream)?;
+            round_trips(stream, total).await
+        })
+    }
+}
