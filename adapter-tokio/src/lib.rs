@@ -22,9 +22,9 @@
 //! ```text
 //! loop {
 //!     write dispatcher.transmit();
-//!     select! {
-//!         n = socket.read(&mut buf)                   => dispatcher.handle_input(&buf[..n], now),
+//!     select! {  // in this order
 //!         _ = poll_fn(|cx| dispatcher.poll_requests(cx)) => {} // taken into the session
+//!         n = socket.read(&mut buf)                   => dispatcher.handle_input(&buf[..n], now),
 //!         _ = timer (at poll_timeout(), or earlier)   => dispatcher.handle_timeout(now),
 //!     }
 //! }
