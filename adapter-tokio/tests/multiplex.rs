@@ -20,6 +20,23 @@ async fn never_answered(ctx: TaskContext) -> Result<String, TaskError> {
     Ok(ctx.get_variable("a").await?)
 }
 
+// A read with a long timeout goes out first and arms the driver's timer; a read with a short
+// one follows, and its earlier deadline must still end the wait.
+async fn earlier_deadline(ctx: TaskContext) -> Result<String, TaskError> {
+    let slow = ctx.with_timeout(Duration::from_secs(60)).get_variable("a");
+    let fast = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        ctx.with_timeout(Duration::from_millis(200))
+            .get_variable("b")
+            .await
+    };
+    Ok(tokio::select! {
+        biased;
+        read = slow => read?,
+        read = fast => read?,
+    })
+}
+
 fn supervisor(task: &str, order: AnswerOrder) -> LocalSupervisor {
     let mut args = local::test_args("d", task);
     for (k, v) in [("a", "first"), ("b", "second"), ("c", "third")] {
@@ -34,6 +51,7 @@ fn bundle() -> Bundle {
     Bundle::new("t").dag("d", |dag| {
         dag.task("three_reads", three_reads)
             .task("never_answered", never_answered)
+            .task("earlier_deadline", earlier_deadline)
     })
 }
 
@@ -78,4 +96,27 @@ async fn a_request_never_answered_times_out_and_the_task_fails() {
         "{:?}",
         report.terminal
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_earlier_deadline_than_the_armed_one_still_ends_the_wait() {
+    let supervisor = supervisor("earlier_deadline", AnswerOrder::NeverAnswer);
+    let launch = local::local_launch(&supervisor, Duration::from_secs(60)).unwrap();
+    let handle = supervisor.spawn(|_| {});
+    let started = std::time::Instant::now();
+    let outcome = airflow_sdk_tokio::run(&bundle(), launch).await.unwrap();
+    // The short read times out after 200 ms; the long one would have waited a minute.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(outcome.state, airflow_sdk_tokio::sdk::FinalState::Failed);
+    let report = handle.finish().unwrap();
+    let gets = report
+        .requests
+        .iter()
+        .filter(|r| matches!(r, ToSupervisor::GetVariable(_)))
+        .count();
+    assert_eq!(gets, 2);
 }
