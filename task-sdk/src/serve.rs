@@ -171,6 +171,7 @@ pub(crate) fn run_for_supervisor(
         tracing::warn!(target: "airflow.sdk", "SIGTERM cannot be handled: {e}");
     }
     let (comm, logs) = dial_both(comm, logs);
+    let held = hold_until_exit([comm.as_ref().ok(), logs.as_ref().ok()]);
     match logs {
         Ok(stream) => sink.attach(stream),
         Err(e) => sink.use_stderr(&e),
@@ -186,7 +187,24 @@ pub(crate) fn run_for_supervisor(
         cancellation,
         env: Environment::process(),
     });
-    finish(&sink, outcome)
+    let code = finish(&sink, outcome);
+    // Closed by the kernel as the process exits.
+    std::mem::forget(held);
+    code
+}
+
+/// Second handles on the supervisor's sockets, so that they stay open until the process
+/// exits whatever the adapter drops before. The supervisor takes a task for done when its
+/// sockets have closed and it can reap the process; when the sockets close first, it sees a
+/// live process with nothing left to watch, and waits up to its heartbeat interval (5 s)
+/// before it looks again. Closed by the kernel as the process exits, they close a moment
+/// before it can be reaped instead of while `main` is still returning.
+fn hold_until_exit<const N: usize>(sockets: [Option<&TcpStream>; N]) -> Vec<TcpStream> {
+    sockets
+        .into_iter()
+        .flatten()
+        .filter_map(|socket| socket.try_clone().ok())
+        .collect()
 }
 
 fn run_locally(
@@ -300,4 +318,34 @@ pub fn watch_signals(cancellation: &Cancellation) -> std::io::Result<()> {
             }
         })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{ErrorKind, Read};
+    use std::net::TcpListener;
+
+    use super::*;
+
+    #[test]
+    fn held_sockets_stay_open_when_their_first_handles_are_dropped() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let task_side = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut supervisor_side, _) = listener.accept().unwrap();
+        let held = hold_until_exit([Some(&task_side), None]);
+        assert_eq!(held.len(), 1);
+        drop(task_side);
+        supervisor_side
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let mut byte = [0u8; 1];
+        // Still open: the read waits (an end of stream would read 0 bytes).
+        let waited = supervisor_side.read(&mut byte).unwrap_err();
+        assert!(
+            matches!(waited.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+            "{waited:?}"
+        );
+        drop(held);
+        assert_eq!(supervisor_side.read(&mut byte).unwrap(), 0);
+    }
 }
