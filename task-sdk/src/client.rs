@@ -1011,13 +1011,10 @@ impl<R: Runtime> Client<R> {
     }
 }
 
-// The wire name of a body, without keeping a borrow of it.
+// The wire name of a body, without keeping a borrow of it (taken before the body is
+// consumed, so it must be cheap: a jump table, not a search).
 fn static_type_name(body: &ToTask) -> &'static str {
-    let name = body.type_name();
-    ToTask::TYPE_NAMES
-        .iter()
-        .find(|known| **known == name)
-        .copied()
+    body.known_type_name()
         .unwrap_or("a body of an unknown type")
 }
 
@@ -1039,4 +1036,52 @@ pub fn mask_request(secret: &str) -> Option<ToSupervisor> {
         }
         .into()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn variable_value(body: ToTask) -> Option<Option<Text>> {
+        match body {
+            ToTask::VariableResult(result) => Some(result.value),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn an_answer_of_another_type_is_refused_with_its_wire_name() {
+        let decode = pick_answer("GetVariable", "greeting", variable_value);
+        let answer = Ok(Reply::Body(ToTask::OKResponse(m::OKResponse { ok: true })));
+        match decode(answer) {
+            Err(ClientError::UnexpectedReply { request, got }) => {
+                assert_eq!((request, got.as_str()), ("GetVariable", "OKResponse"));
+            }
+            other => panic!("expected UnexpectedReply, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_answer_of_an_unknown_type_is_refused_as_such() {
+        let decode = pick_answer("GetVariable", "greeting", variable_value);
+        let answer = Ok(Reply::Body(ToTask::Unknown {
+            type_name: "FutureResult".to_owned(),
+        }));
+        match decode(answer) {
+            Err(ClientError::UnexpectedReply { got, .. }) => {
+                assert_eq!(got, "a body of an unknown type");
+            }
+            other => panic!("expected UnexpectedReply, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_expected_answer_is_picked() {
+        let decode = pick_answer("GetVariable", "greeting", variable_value);
+        let answer = Ok(Reply::Body(ToTask::VariableResult(m::VariableResult {
+            key: "greeting".into(),
+            value: Some("hello".into()),
+        })));
+        assert_eq!(decode(answer).unwrap(), Some("hello".into()));
+    }
 }

@@ -112,8 +112,10 @@ macro_rules! message_union {
                 None
             }
 
+            /// The wire name of this body's type (its `type` field), as a `'static` string;
+            /// `None` for a body of a type this crate does not know.
             #[allow(unreachable_patterns)]
-            fn known_type_name(&self) -> Option<&'static str> {
+            pub fn known_type_name(&self) -> Option<&'static str> {
                 match self {
                     $( $name::$variant(_) => Some(stringify!($variant)), )+
                     _ => None,
