@@ -199,7 +199,10 @@ async fn drive(mut stream: TcpStream, mut dispatcher: Dispatcher) {
             more = std::future::poll_fn(|cx| dispatcher.poll_requests(cx)) => if !more {
                 return;
             },
-            read = stream.read(&mut buf), if !dispatcher.is_closed() => match read {
+            // Only while an answer is owed (the supervisor speaks only to answer): polling
+            // the read after every answer would cost a reactor look-up each time; an end of
+            // stream while nothing is owed is seen with the next request.
+            read = stream.read(&mut buf), if dispatcher.expects_input() => match read {
                 Ok(0) | Err(_) => dispatcher.handle_eof(Instant::now()),
                 Ok(n) => dispatcher.handle_input(&buf[..n], Instant::now()),
             },
