@@ -23,9 +23,9 @@
 //! loop {
 //!     write dispatcher.transmit();
 //!     select! {  // in this order
-//!         _ = poll_fn(|cx| dispatcher.poll_requests(cx)) => {} // taken into the session
-//!         n = socket.read(&mut buf)                   => dispatcher.handle_input(&buf[..n], now),
-//!         _ = timer (at poll_timeout(), or earlier)   => dispatcher.handle_timeout(now),
+//!         _ = poll_fn(|cx| dispatcher.poll_requests(cx)) => {}  // taken into the session
+//!         n = socket.read(&mut buf), if an answer is owed => dispatcher.handle_input(&buf[..n], now),
+//!         _ = timer (at poll_timeout(), or earlier)           => dispatcher.handle_timeout(now),
 //!     }
 //! }
 //! ```
