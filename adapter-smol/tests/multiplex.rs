@@ -45,12 +45,7 @@ fn answers_in_reverse_order_reach_their_callers() {
     let outcome = smol::block_on(airflow_sdk_smol::run(&bundle(), launch)).unwrap();
     assert_eq!(outcome.protocol_error, None);
     let report = handle.finish().unwrap();
-    let gets = report
-        .requests
-        .iter()
-        .filter(|r| matches!(r, ToSupervisor::GetVariable(_)))
-        .count();
-    assert_eq!(gets, 3);
+    assert_eq!(report.count_requests("GetVariable"), 3);
     let pushed = report.store.xcoms.values().next().cloned();
     assert_eq!(
         pushed,

@@ -54,12 +54,7 @@ fn answers_in_reverse_order_reach_their_threads() {
         let outcome = airflow_sdk_std::run(&bundle(), launch).unwrap();
         assert_eq!(outcome.protocol_error, None);
         let report = handle.finish().unwrap();
-        let gets = report
-            .requests
-            .iter()
-            .filter(|r| matches!(r, ToSupervisor::GetVariable(_)))
-            .count();
-        assert_eq!(gets, 3);
+        assert_eq!(report.count_requests("GetVariable"), 3);
         assert_eq!(
             report.store.xcoms.values().next().cloned(),
             Some(serde_json::json!(["first", "second", "third"]))

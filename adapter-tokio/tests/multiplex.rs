@@ -63,12 +63,7 @@ async fn answers_in_reverse_order_reach_their_callers() {
     let outcome = airflow_sdk_tokio::run(&bundle(), launch).await.unwrap();
     assert_eq!(outcome.protocol_error, None);
     let report = handle.finish().unwrap();
-    let gets = report
-        .requests
-        .iter()
-        .filter(|r| matches!(r, ToSupervisor::GetVariable(_)))
-        .count();
-    assert_eq!(gets, 3);
+    assert_eq!(report.count_requests("GetVariable"), 3);
     let pushed = report.store.xcoms.values().next().cloned();
     assert_eq!(
         pushed,
@@ -113,10 +108,5 @@ async fn an_earlier_deadline_than_the_armed_one_still_ends_the_wait() {
     );
     assert_eq!(outcome.state, airflow_sdk_tokio::sdk::FinalState::Failed);
     let report = handle.finish().unwrap();
-    let gets = report
-        .requests
-        .iter()
-        .filter(|r| matches!(r, ToSupervisor::GetVariable(_)))
-        .count();
-    assert_eq!(gets, 2);
+    assert_eq!(report.count_requests("GetVariable"), 2);
 }

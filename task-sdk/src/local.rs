@@ -73,6 +73,17 @@ pub struct LocalReport {
     pub problems: Vec<String>,
 }
 
+impl LocalReport {
+    /// How many of the task's requests were of the type with this wire name
+    /// (`"GetVariable"`, …).
+    pub fn count_requests(&self, type_name: &str) -> usize {
+        self.requests
+            .iter()
+            .filter(|request| request.type_name() == type_name)
+            .count()
+    }
+}
+
 /// An in-process supervisor for one task run.
 pub struct LocalSupervisor {
     comm: TcpListener,
