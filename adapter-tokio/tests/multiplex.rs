@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use airflow_sdk_tokio::prelude::*;
-use airflow_sdk_tokio::sdk::local::{self, AnswerOrder, LocalSupervisor};
+use airflow_sdk_tokio::sdk::local::{self, AnswerOrder, LocalReport, LocalSupervisor};
 use airflow_sdk_tokio::sdk::protocol::ToSupervisor;
+use airflow_sdk_tokio::sdk::{FinalState, RunOutcome};
 
 async fn three_reads(ctx: TaskContext) -> Result<Vec<String>, TaskError> {
     let (a, b, c) = tokio::join!(
@@ -55,6 +56,18 @@ fn bundle() -> Bundle {
     })
 }
 
+/// Runs `task` against a supervisor that never answers, with `timeout` as the launch's
+/// request timeout: its outcome, the supervisor's report, and how long the run took.
+async fn run_unanswered(task: &str, timeout: Duration) -> (RunOutcome, LocalReport, Duration) {
+    let supervisor = supervisor(task, AnswerOrder::NeverAnswer);
+    let launch = local::local_launch(&supervisor, timeout).unwrap();
+    let handle = supervisor.spawn(|_| {});
+    let started = std::time::Instant::now();
+    let outcome = airflow_sdk_tokio::run(&bundle(), launch).await.unwrap();
+    let took = started.elapsed();
+    (outcome, handle.finish().unwrap(), took)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_in_reverse_order_reach_their_callers() {
     let supervisor = supervisor("three_reads", AnswerOrder::ReversedBatches(3));
@@ -78,14 +91,10 @@ async fn answers_in_reverse_order_reach_their_callers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_never_answered_times_out_and_the_task_fails() {
-    let supervisor = supervisor("never_answered", AnswerOrder::NeverAnswer);
-    let launch = local::local_launch(&supervisor, Duration::from_millis(300)).unwrap();
-    let handle = supervisor.spawn(|_| {});
-    let started = std::time::Instant::now();
-    let outcome = airflow_sdk_tokio::run(&bundle(), launch).await.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(5));
-    assert_eq!(outcome.state, airflow_sdk_tokio::sdk::FinalState::Failed);
-    let report = handle.finish().unwrap();
+    let (outcome, report, took) =
+        run_unanswered("never_answered", Duration::from_millis(300)).await;
+    assert!(took < Duration::from_secs(5));
+    assert_eq!(outcome.state, FinalState::Failed);
     assert!(
         matches!(report.terminal, Some(ToSupervisor::TaskState(_))),
         "{:?}",
@@ -95,18 +104,9 @@ async fn a_request_never_answered_times_out_and_the_task_fails() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_earlier_deadline_than_the_armed_one_still_ends_the_wait() {
-    let supervisor = supervisor("earlier_deadline", AnswerOrder::NeverAnswer);
-    let launch = local::local_launch(&supervisor, Duration::from_secs(60)).unwrap();
-    let handle = supervisor.spawn(|_| {});
-    let started = std::time::Instant::now();
-    let outcome = airflow_sdk_tokio::run(&bundle(), launch).await.unwrap();
+    let (outcome, report, took) = run_unanswered("earlier_deadline", Duration::from_secs(60)).await;
     // The short read times out after 200 ms; the long one would have waited a minute.
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "{:?}",
-        started.elapsed()
-    );
-    assert_eq!(outcome.state, airflow_sdk_tokio::sdk::FinalState::Failed);
-    let report = handle.finish().unwrap();
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert_eq!(outcome.state, FinalState::Failed);
     assert_eq!(report.count_requests("GetVariable"), 2);
 }
