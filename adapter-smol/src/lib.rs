@@ -23,7 +23,7 @@
 //!
 //! ```text
 //! loop {
-//!     write dispatcher.transmit();
+//!     write what the session has to send (poll_transmit);
 //!     match or(poll_fn(|cx| dispatcher.poll_requests(cx)), or(read(socket), timer)).await {
 //!         Read(n)     => dispatcher.handle_input(&buf[..n], now),
 //!         Requests    => {} // taken into the session
@@ -35,6 +35,7 @@
 #![warn(missing_docs)]
 
 use std::net::TcpStream;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use airflow_protocol::{Reply, ToSupervisor};
@@ -165,12 +166,10 @@ where
     // One timer for the session's deadlines (`Dispatcher::timer_to_set`).
     let mut timer = Timer::never();
     loop {
-        while !dispatcher.transmit().is_empty() {
-            match stream.write(dispatcher.transmit()).await {
-                Ok(0) | Err(_) => dispatcher.handle_eof(Instant::now()),
-                Ok(n) => dispatcher.advance_transmit(n),
-            }
-        }
+        future::poll_fn(|cx| {
+            dispatcher.poll_transmit(cx, |cx, bytes| Pin::new(&mut stream).poll_write(cx, bytes))
+        })
+        .await;
         let _ = stream.flush().await;
         if let Some(deadline) = dispatcher.timer_to_set() {
             timer.set_at(deadline);

@@ -16,16 +16,18 @@
 //! }
 //! ```
 //!
-//! The driver loop: one future owns the socket and a [`sdk::dispatch::Dispatcher`]
-//! around the core's session, and waits for bytes, requests, or the session's deadline:
+//! Each request is written to the socket by its caller, in the poll that sends it, with a
+//! write that never waits ([`sdk::dispatch::Dispatcher::with_direct_writes`]). One driver
+//! future reads the socket into the core's session and routes each answer to its caller, and
+//! writes whatever a caller's write left over:
 //!
 //! ```text
 //! loop {
-//!     write dispatcher.transmit();
+//!     write what the session still has to send;
 //!     select! {  // in this order
-//!         _ = poll_fn(|cx| dispatcher.poll_requests(cx)) => {}  // taken into the session
-//!         n = socket.read(&mut buf), if an answer is owed => dispatcher.handle_input(&buf[..n], now),
-//!         _ = timer (at poll_timeout(), or earlier)           => dispatcher.handle_timeout(now),
+//!         more = poll_fn(|cx| dispatcher.poll_requests(cx)) => stop unless more,  // driver needed
+//!         n = socket.read(&mut buf), while the connection is open => dispatcher.handle_input(&buf[..n], now),
+//!         _ = timer (at poll_timeout(), or earlier)               => dispatcher.handle_timeout(now),
 //!     }
 //! }
 //! ```
@@ -33,13 +35,15 @@
 #![warn(missing_docs)]
 
 use std::future::Future;
+use std::io::Write;
+use std::pin::Pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use airflow_protocol::{Reply, ToSupervisor};
 use airflow_task_sdk::dispatch::{Dispatcher, Requester};
 use airflow_task_sdk::{BoxFuture, ClientError, ExchangeError, Launch, LaunchError, RunOutcome};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 
 pub use airflow_task_sdk::{
@@ -114,18 +118,18 @@ impl sdk::Adapter for TokioRuntime {
 /// Runs one task instance over a connected comm socket, on the current tokio runtime. Use
 /// it to serve from your own runtime instead of [`sdk::Serve::serve`].
 pub async fn run(bundle: &Bundle, launch: Launch) -> Result<RunOutcome, LaunchError> {
-    launch
-        .comm
-        .set_nonblocking(true)
-        .map_err(|e| LaunchError(format!("comm socket: {e}")))?;
-    let stream = TcpStream::from_std(
-        launch
-            .comm
-            .try_clone()
-            .map_err(|e| LaunchError(format!("comm socket: {e}")))?,
-    )
-    .map_err(|e| LaunchError(format!("comm socket: {e}")))?;
-    let (dispatcher, startup, requester) = Dispatcher::new(launch.session.clone(), Instant::now());
+    let comm_error = |e: std::io::Error| LaunchError(format!("comm socket: {e}"));
+    launch.comm.set_nonblocking(true).map_err(comm_error)?;
+    let stream =
+        TcpStream::from_std(launch.comm.try_clone().map_err(comm_error)?).map_err(comm_error)?;
+    // Callers write through a second handle on the same socket: a plain non-blocking `send`,
+    // under the dispatcher's lock, so requests keep their order with the driver's writes.
+    let direct = launch.comm.try_clone().map_err(comm_error)?;
+    let (dispatcher, startup, requester) = Dispatcher::with_direct_writes(
+        launch.session.clone(),
+        Instant::now(),
+        Box::new(move |bytes| (&direct).write(bytes)),
+    );
     let _driver = AbortOnDrop(tokio::spawn(drive(stream, dispatcher)));
     let details = startup.details().await.map_err(LaunchError)?;
     let info = launch.task_info(*details);
@@ -160,7 +164,8 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-// Owns the socket: moves bytes between it and the dispatcher until every requester is gone.
+// Reads the socket into the dispatcher, and writes what callers' writes left over, until
+// every requester is gone.
 async fn drive(mut stream: TcpStream, mut dispatcher: Dispatcher) {
     let mut buf = vec![0u8; 64 * 1024];
     // One timer for the session's deadlines (`Dispatcher::timer_to_set`). Once polled after
@@ -170,12 +175,10 @@ async fn drive(mut stream: TcpStream, mut dispatcher: Dispatcher) {
     tokio::pin!(timer);
     let mut timer_polled = false;
     loop {
-        while !dispatcher.transmit().is_empty() {
-            match stream.write(dispatcher.transmit()).await {
-                Ok(0) | Err(_) => dispatcher.handle_eof(Instant::now()),
-                Ok(n) => dispatcher.advance_transmit(n),
-            }
-        }
+        std::future::poll_fn(|cx| {
+            dispatcher.poll_transmit(cx, |cx, bytes| Pin::new(&mut stream).poll_write(cx, bytes))
+        })
+        .await;
         if let Some(deadline) = dispatcher.timer_to_set() {
             timer.as_mut().reset(deadline.into());
             timer_polled = false;
@@ -195,14 +198,14 @@ async fn drive(mut stream: TcpStream, mut dispatcher: Dispatcher) {
         // and callers wait for answers, so requests stop coming while none are read.
         tokio::select! {
             biased;
-            // Takes every queued request, so that they go out in one write.
+            // Ready when a caller left work for the driver, or when no requester is left.
             more = std::future::poll_fn(|cx| dispatcher.poll_requests(cx)) => if !more {
                 return;
             },
-            // Only while an answer is owed (the supervisor speaks only to answer): polling
-            // the read after every answer would cost a reactor look-up each time; an end of
-            // stream while nothing is owed is seen with the next request.
-            read = stream.read(&mut buf), if dispatcher.expects_input() => match read {
+            // Always, while the connection is open: callers send without telling the driver
+            // that an answer is owed. After a short read tokio waits for the next readiness
+            // event instead of trying `recv` again, so an idle read costs no system call.
+            read = stream.read(&mut buf), if !dispatcher.is_closed() => match read {
                 Ok(0) | Err(_) => dispatcher.handle_eof(Instant::now()),
                 Ok(n) => dispatcher.handle_input(&buf[..n], Instant::now()),
             },

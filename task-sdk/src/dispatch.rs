@@ -1,18 +1,34 @@
 //! What the async adapters share around the core's session: routing requests from any task
 //! to the connection's driver and each answer back to its caller, by id.
 //!
-//! An async adapter runs one driver future that owns the socket and a [`Dispatcher`], and
-//! waits for whichever comes first: bytes from the socket, requests from callers
-//! ([`Dispatcher::poll_requests`]), or the session's next deadline. Every protocol decision
-//! stays in the core session; this module only keeps each caller's place for its answer.
+//! An async adapter runs one driver future that owns the socket's reading side and a
+//! [`Dispatcher`], and waits for whichever comes first: bytes from the socket, requests from
+//! callers ([`Dispatcher::poll_requests`]), or the session's next deadline. Every protocol
+//! decision stays in the core session; this module only keeps each caller's place for its
+//! answer.
 //!
-//! Callers and the driver share one small table behind a mutex: a queue of requests not yet
-//! taken by the driver and one slot per request awaiting its answer, each with the waker of
-//! whoever waits. A round trip allocates nothing here and locks it three times, uncontended
-//! on a single-threaded executor; it works under any executor.
+//! Callers and the driver share one small table behind a mutex: the session, requests not yet
+//! taken by the driver, and one slot per request awaiting its answer, each with the waker of
+//! whoever waits. A round trip allocates nothing here and locks it a few times, uncontended on
+//! a single-threaded executor; it works under any executor.
+//!
+//! Requests reach the socket in one of two ways:
+//!
+//! * **through the driver** ([`Dispatcher::new`]): a caller queues its request and wakes the
+//!   driver, which takes every queued request into the session and writes them out together;
+//! * **written by their callers** ([`Dispatcher::with_direct_writes`]): a caller encodes its
+//!   request into the session and writes it to the socket itself with a write that never
+//!   waits, in the same poll. The driver is woken only when that write could not take every
+//!   byte, or when the session's next deadline is earlier than the driver's timer. This saves
+//!   a turn of the driver per request, but the driver must then keep reading for as long as
+//!   the connection is open, since no caller tells it that an answer is owed.
+//!
+//! Either way the driver alone reads and waits: a caller that stops polling its request holds
+//! back no one else's answer or deadline.
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
@@ -27,6 +43,11 @@ use airflow_protocol::{
 use crate::runtime::{BoxFuture, ExchangeError};
 
 type Answer = Result<Reply, ExchangeError>;
+
+/// A write to the comm socket that never waits: the count of bytes taken, or
+/// [`io::ErrorKind::WouldBlock`] when the socket's buffer is full (a non-blocking socket's
+/// `write`).
+pub type DirectWrite = Box<dyn Fn(&[u8]) -> io::Result<usize> + Send + Sync>;
 
 /// The callers' side: sends requests to the driver. Cheap to clone.
 pub struct Requester {
@@ -55,9 +76,9 @@ impl std::fmt::Debug for Requester {
 }
 
 impl Requester {
-    /// Sends `body` through the driver and resolves to its answer. The session bounds the
-    /// wait by `timeout`, so this always resolves. Nothing is sent until it is first polled;
-    /// dropped after that, its answer is discarded when it comes.
+    /// Sends `body` and resolves to its answer. The session bounds the wait by `timeout`, so
+    /// this always resolves. Nothing is sent until it is first polled; dropped after that,
+    /// its answer is discarded when it comes.
     pub fn exchange(
         &self,
         body: Box<ToSupervisor>,
@@ -72,12 +93,24 @@ impl Requester {
     }
 }
 
-/// The table callers and the driver share.
-struct Shared(Mutex<Table>);
+/// What callers and the driver share.
+struct Shared {
+    table: Mutex<Table>,
+    /// Set when callers write their own requests ([`Dispatcher::with_direct_writes`]).
+    direct: Option<DirectWrite>,
+}
 
 struct Table {
+    session: TaskSession,
+    /// The ticket of each request id in flight, in id order: the session numbers requests
+    /// upwards, and answers mostly come in order, so the one sought is mostly the first.
+    tickets: VecDeque<(u64, usize)>,
+    /// Where the driver's timer is set, if it is.
+    timer_at: Option<Instant>,
     /// Requests the driver has not taken yet.
     queue: Vec<Queued>,
+    /// A caller's direct write left the driver work: bytes to write, or its timer to move.
+    driver_needed: bool,
     /// The driver, waiting for requests.
     driver: Option<Waker>,
     /// Requesters and exchanges alive; the driver stops at zero.
@@ -110,7 +143,7 @@ enum Slot {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Table> {
         // The table stays consistent across a panic elsewhere: every update is one step.
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn release_requester(&self) {
@@ -166,6 +199,24 @@ impl Table {
             }
         }
     }
+
+    /// Writes what the session has to send with `write` until all is written or the write
+    /// would wait. A failed write ends the session as an end of stream does, and the bytes
+    /// that can no longer be sent are dropped, so no one retries them.
+    fn write_out(&mut self, mut write: impl FnMut(&[u8]) -> Poll<io::Result<usize>>) -> Poll<()> {
+        while !self.session.transmit().is_empty() {
+            match write(self.session.transmit()) {
+                Poll::Ready(Ok(n)) if n > 0 => self.session.advance_transmit(n),
+                Poll::Ready(_) => {
+                    self.session.handle_eof(Instant::now());
+                    let unsent = self.session.transmit().len();
+                    self.session.advance_transmit(unsent);
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(())
+    }
 }
 
 /// Keeps `cx`'s waker in `slot`, cloning it only if it would wake another task.
@@ -198,6 +249,42 @@ enum Step {
     Done,
 }
 
+impl Exchange {
+    /// Encodes the request into the session and writes it out at once (direct writes).
+    fn send_directly(
+        write: &DirectWrite,
+        mut table: MutexGuard<'_, Table>,
+        body: &ToSupervisor,
+        timeout: Duration,
+        cx: &Context<'_>,
+    ) -> Result<usize, LocalError> {
+        let now = Instant::now();
+        let id = table.session.send_with(body, timeout, None, now)?;
+        let ticket = table.take_slot(Slot::Waiting(Some(cx.waker().clone())));
+        table.tickets.push_back((id.0, ticket));
+        let written = table.write_out(|bytes| match write(bytes) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
+            other => Poll::Ready(other),
+        });
+        // The driver finishes a write the socket would not take, and moves its timer if this
+        // request is due before it fires; an end of the session reached here wakes it too.
+        let driver_needed = written.is_pending()
+            || table.timer_at.is_none_or(|at| at > now + timeout)
+            || table.session.state() == SessionState::Closed;
+        let driver = if driver_needed {
+            table.driver_needed = true;
+            table.driver.take()
+        } else {
+            None
+        };
+        drop(table);
+        if let Some(driver) = driver {
+            driver.wake();
+        }
+        Ok(ticket)
+    }
+}
+
 impl Future for Exchange {
     type Output = Answer;
 
@@ -208,6 +295,15 @@ impl Future for Exchange {
             Step::Unsent(body, timeout) => {
                 if table.driver_gone {
                     return Poll::Ready(Err(ExchangeError::Local(LocalError::Closed)));
+                }
+                if let Some(write) = &this.shared.direct {
+                    return match Self::send_directly(write, table, &body, timeout, cx) {
+                        Ok(ticket) => {
+                            this.step = Step::Sent(ticket);
+                            Poll::Pending
+                        }
+                        Err(error) => Poll::Ready(Err(ExchangeError::Local(error))),
+                    };
                 }
                 let ticket = table.take_slot(Slot::Waiting(Some(cx.waker().clone())));
                 table.queue.push(Queued {
@@ -256,21 +352,21 @@ impl Drop for Exchange {
     }
 }
 
-/// A session plus the place of each request in flight.
+/// The driver's side: feeds the session what the socket gives and routes each answer to its
+/// caller.
 pub struct Dispatcher {
-    session: TaskSession,
     shared: Arc<Shared>,
-    /// The ticket of each request id in flight, in id order: the session numbers requests
-    /// upwards, and answers mostly come in order, so the one sought is mostly the first.
-    tickets: VecDeque<(u64, usize)>,
     /// Requests taken from the queue, reused between takes.
     taken: Vec<Queued>,
+    routing: Routing,
+}
+
+/// Where the session's events go.
+struct Routing {
     /// Callers to wake once the table is unlocked.
     wake: Vec<Waker>,
     startup: Option<async_channel::Sender<Result<Box<StartupDetails>, String>>>,
     closed: bool,
-    /// Where the driver's timer is set, if it is.
-    timer_at: Option<Instant>,
 }
 
 /// Resolves to `StartupDetails`, or to why the connection ended before it came.
@@ -287,104 +383,138 @@ impl Startup {
 }
 
 impl Dispatcher {
-    /// A dispatcher over a new session, the future of its `StartupDetails`, and the first
-    /// requester (clone it for more).
+    /// A dispatcher over a new session whose requests go out through the driver, the future
+    /// of its `StartupDetails`, and the first requester (clone it for more).
     pub fn new(config: SessionConfig, now: Instant) -> (Self, Startup, Requester) {
+        Self::build(config, now, None)
+    }
+
+    /// As [`new`](Self::new), but each caller writes its own request with `write`, in the
+    /// poll that sends it (see the [module docs](self)). The driver must then read whenever
+    /// the connection is open ([`is_closed`](Self::is_closed) is false), not only while an
+    /// answer is owed, and still write out what [`poll_transmit`](Self::poll_transmit) has.
+    pub fn with_direct_writes(
+        config: SessionConfig,
+        now: Instant,
+        write: DirectWrite,
+    ) -> (Self, Startup, Requester) {
+        Self::build(config, now, Some(write))
+    }
+
+    fn build(
+        config: SessionConfig,
+        now: Instant,
+        direct: Option<DirectWrite>,
+    ) -> (Self, Startup, Requester) {
         let (tx, rx) = async_channel::bounded(1);
-        let shared = Arc::new(Shared(Mutex::new(Table {
-            queue: Vec::new(),
-            driver: None,
-            requesters: 1,
-            driver_gone: false,
-            slots: Vec::new(),
-            free: Vec::new(),
-        })));
+        let shared = Arc::new(Shared {
+            table: Mutex::new(Table {
+                session: TaskSession::new(config, now),
+                tickets: VecDeque::new(),
+                timer_at: None,
+                queue: Vec::new(),
+                driver_needed: false,
+                driver: None,
+                requesters: 1,
+                driver_gone: false,
+                slots: Vec::new(),
+                free: Vec::new(),
+            }),
+            direct,
+        });
         let dispatcher = Self {
-            session: TaskSession::new(config, now),
             shared: shared.clone(),
-            tickets: VecDeque::new(),
             taken: Vec::new(),
-            wake: Vec::new(),
-            startup: Some(tx),
-            closed: false,
-            timer_at: None,
+            routing: Routing {
+                wake: Vec::new(),
+                startup: Some(tx),
+                closed: false,
+            },
         };
         (dispatcher, Startup(rx), Requester { shared })
     }
 
     /// Feeds bytes read from the socket.
     pub fn handle_input(&mut self, data: &[u8], now: Instant) {
-        self.session.handle_input(data, now);
-        self.dispatch();
+        let mut table = self.shared.lock();
+        table.session.handle_input(data, now);
+        self.routing.dispatch(table);
     }
 
     /// The socket reached its end (or failed).
     pub fn handle_eof(&mut self, now: Instant) {
-        self.session.handle_eof(now);
-        self.dispatch();
+        let mut table = self.shared.lock();
+        table.session.handle_eof(now);
+        self.routing.dispatch(table);
     }
 
     /// The driver's timer fired (see [`timer_to_set`](Self::timer_to_set)). Early calls are
     /// harmless: nothing is due yet.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.timer_at = None;
-        self.session.handle_timeout(now);
-        self.dispatch();
+        let mut table = self.shared.lock();
+        table.timer_at = None;
+        table.session.handle_timeout(now);
+        self.routing.dispatch(table);
     }
 
     /// Takes the callers' queued requests into the session, all of them, so that they go out
-    /// in one write: `Ready(true)` if there were any, `Ready(false)` once no requester is
-    /// left (the driver's work is done), else `Pending` until a caller queues one.
+    /// in one write: `Ready(true)` if there were any, or if a caller's direct write left the
+    /// driver work (bytes to write, its timer to move); `Ready(false)` once no requester is
+    /// left (the driver's work is done); else `Pending` until one of these.
     pub fn poll_requests(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
-        {
-            let mut table = self.shared.lock();
-            if table.queue.is_empty() {
-                if table.requesters == 0 {
-                    return Poll::Ready(false);
-                }
-                keep_waker(&mut table.driver, cx);
-                return Poll::Pending;
-            }
-            std::mem::swap(&mut table.queue, &mut self.taken);
+        let mut table = self.shared.lock();
+        if std::mem::take(&mut table.driver_needed) {
+            return Poll::Ready(true);
         }
+        if table.queue.is_empty() {
+            if table.requesters == 0 {
+                return Poll::Ready(false);
+            }
+            keep_waker(&mut table.driver, cx);
+            return Poll::Pending;
+        }
+        std::mem::swap(&mut table.queue, &mut self.taken);
         let now = Instant::now();
-        let mut refused = Vec::new();
         for request in self.taken.drain(..) {
-            match self
+            match table
                 .session
                 .send_with(&request.body, request.timeout, None, now)
             {
-                Ok(id) => {
-                    self.tickets.push_back((id.0, request.ticket));
-                }
-                Err(error) => refused.push((request.ticket, error)),
+                Ok(id) => table.tickets.push_back((id.0, request.ticket)),
+                Err(error) => self
+                    .routing
+                    .wake
+                    .extend(table.answer(request.ticket, Err(ExchangeError::Local(error)))),
             }
         }
-        if !refused.is_empty() {
-            let mut table = self.shared.lock();
-            for (ticket, error) in refused {
-                self.wake
-                    .extend(table.answer(ticket, Err(ExchangeError::Local(error))));
-            }
-            drop(table);
-            self.wake_callers();
-        }
+        drop(table);
+        self.routing.wake_callers();
         Poll::Ready(true)
     }
 
-    /// Bytes to write to the socket.
-    pub fn transmit(&self) -> &[u8] {
-        self.session.transmit()
-    }
-
-    /// Marks `n` bytes of [`transmit`](Self::transmit) as written.
-    pub fn advance_transmit(&mut self, n: usize) {
-        self.session.advance_transmit(n);
+    /// Writes what the session has to send with `write`, a non-blocking write such as
+    /// `AsyncWrite::poll_write` (called with the table locked): `Ready` once everything is
+    /// written, `Pending` while the socket takes no more. A failed write ends the session as
+    /// an end of stream does: the callers waiting learn that the connection closed, and the
+    /// bytes that can no longer be sent are dropped.
+    pub fn poll_transmit(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut write: impl FnMut(&mut Context<'_>, &[u8]) -> Poll<io::Result<usize>>,
+    ) -> Poll<()> {
+        let mut table = self.shared.lock();
+        let written = table.write_out(|bytes| write(cx, bytes));
+        // A write that failed here, or a caller's that failed, closed the session: its
+        // callers learn it now.
+        if !self.routing.closed && table.session.state() == SessionState::Closed {
+            self.routing.dispatch(table);
+        }
+        written
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.session.poll_timeout()
+        self.shared.lock().session.poll_timeout()
     }
 
     /// Where the driver's one timer must be moved, if anywhere: to the session's next
@@ -392,62 +522,70 @@ impl Dispatcher {
     /// those before it, so a steady run never moves it, and when it fires for a request
     /// already answered, [`handle_timeout`](Self::handle_timeout) finds nothing due.
     pub fn timer_to_set(&mut self) -> Option<Instant> {
-        let deadline = self.session.poll_timeout()?;
-        if self.timer_at.is_some_and(|at| at <= deadline) {
+        let mut table = self.shared.lock();
+        let deadline = table.session.poll_timeout()?;
+        if table.timer_at.is_some_and(|at| at <= deadline) {
             return None;
         }
-        self.timer_at = Some(deadline);
+        table.timer_at = Some(deadline);
         Some(deadline)
     }
 
     /// Whether the driver's timer is set: only then is it worth waiting for.
     pub fn timer_is_set(&self) -> bool {
-        self.timer_at.is_some()
+        self.shared.lock().timer_at.is_some()
     }
 
     /// Whether the connection is over (stop reading; requests are refused).
     pub fn is_closed(&self) -> bool {
-        self.closed
+        self.routing.closed
     }
 
     /// Whether the supervisor owes the task something (`StartupDetails`, or the answer to a
     /// request). The supervisor speaks only to answer, so a driver whose reads cost a system
-    /// call each may leave the socket alone otherwise; an end of stream is then seen with the
-    /// next request.
+    /// call each may leave the socket alone otherwise (unless callers write directly); an end
+    /// of stream is then seen with the next request.
     pub fn expects_input(&self) -> bool {
-        !self.closed
-            && (self.session.state() == SessionState::AwaitingStartup
-                || self.session.pending_requests() > 0)
+        let table = self.shared.lock();
+        !self.routing.closed
+            && (table.session.state() == SessionState::AwaitingStartup
+                || table.session.pending_requests() > 0)
     }
+}
 
-    fn dispatch(&mut self) {
-        let mut table = None;
-        while let Some(event) = self.session.poll_event() {
+impl Routing {
+    /// Routes the session's events: answers to their callers, `StartupDetails` to the run.
+    /// Wakes no one before the table is unlocked.
+    fn dispatch(&mut self, mut table: MutexGuard<'_, Table>) {
+        let mut startup = None;
+        let mut violation = None;
+        while let Some(event) = table.session.poll_event() {
             match event {
-                Event::Startup(details) => {
-                    if let Some(tx) = self.startup.take() {
-                        let _ = tx.try_send(Ok(details));
-                    }
-                }
+                Event::Startup(details) => startup = Some(Ok(details)),
                 Event::Reply { id, result } => {
-                    if let Some(ticket) = take_ticket(&mut self.tickets, id.0) {
-                        let table = table.get_or_insert_with(|| self.shared.lock());
-                        self.wake
-                            .extend(table.answer(ticket, result.map_err(ExchangeError::Remote)));
+                    if let Some(ticket) = take_ticket(&mut table.tickets, id.0) {
+                        let answer = result.map_err(ExchangeError::Remote);
+                        self.wake.extend(table.answer(ticket, answer));
                     }
                 }
                 Event::Closed(reason) => {
                     self.closed = true;
-                    if let Some(tx) = self.startup.take() {
-                        let _ = tx.try_send(Err(reason.to_string()));
+                    if let CloseReason::Violation(v) = &reason {
+                        violation = Some(v.to_string());
                     }
-                    if let CloseReason::Violation(violation) = &reason {
-                        tracing::error!(target: "airflow.sdk", "{violation}");
-                    }
+                    startup.get_or_insert(Err(reason.to_string()));
                 }
             }
         }
         drop(table);
+        if let Some(violation) = violation {
+            tracing::error!(target: "airflow.sdk", "{violation}");
+        }
+        if let Some(details) = startup {
+            if let Some(tx) = self.startup.take() {
+                let _ = tx.try_send(details);
+            }
+        }
         self.wake_callers();
     }
 
@@ -465,15 +603,15 @@ impl Drop for Dispatcher {
         table.driver_gone = true;
         for queued in std::mem::take(&mut table.queue) {
             let waker = table.answer(queued.ticket, Err(ExchangeError::Local(LocalError::Closed)));
-            self.wake.extend(waker);
+            self.routing.wake.extend(waker);
         }
-        for (_, ticket) in std::mem::take(&mut self.tickets) {
+        for (_, ticket) in std::mem::take(&mut table.tickets) {
             let closed = Err(ExchangeError::Remote(ReplyError::ConnectionClosed));
             let waker = table.answer(ticket, closed);
-            self.wake.extend(waker);
+            self.routing.wake.extend(waker);
         }
         drop(table);
-        self.wake_callers();
+        self.routing.wake_callers();
     }
 }
 
@@ -530,9 +668,19 @@ mod tests {
         dispatcher: &mut Dispatcher,
         supervisor: &mut SupervisorSession,
     ) -> Vec<(i64, String)> {
-        let bytes = dispatcher.transmit().to_vec();
-        dispatcher.advance_transmit(bytes.len());
-        supervisor.handle_input(&bytes);
+        let mut bytes = Vec::new();
+        let mut cx = Context::from_waker(Waker::noop());
+        let written = dispatcher.poll_transmit(&mut cx, |_, out| {
+            bytes.extend_from_slice(out);
+            Poll::Ready(Ok(out.len()))
+        });
+        assert!(written.is_ready());
+        requests_in(&bytes, supervisor)
+    }
+
+    /// The requests in `bytes`, as the supervisor reads them: each one's id and key.
+    fn requests_in(bytes: &[u8], supervisor: &mut SupervisorSession) -> Vec<(i64, String)> {
+        supervisor.handle_input(bytes);
         let mut seen = Vec::new();
         while let Some(event) = supervisor.poll_event() {
             match event {
@@ -567,6 +715,211 @@ mod tests {
             Poll::Ready(Ok(Reply::Body(ToTask::VariableResult(v)))) => v.value.unwrap().to_string(),
             other => panic!("expected a variable, got {other:?}"),
         }
+    }
+
+    /// What a direct writer's socket does with each write.
+    #[derive(Clone, Copy)]
+    enum Socket {
+        /// Takes this many bytes more, then is full.
+        Takes(usize),
+        Broken,
+    }
+
+    /// A socket for direct writes: what it was given, and how it behaves now.
+    #[derive(Clone)]
+    struct DirectSocket(Arc<Mutex<(Vec<u8>, Socket)>>);
+
+    impl DirectSocket {
+        fn new() -> Self {
+            Self(Arc::new(Mutex::new((
+                Vec::new(),
+                Socket::Takes(usize::MAX),
+            ))))
+        }
+
+        fn set(&self, socket: Socket) {
+            self.0.lock().unwrap().1 = socket;
+        }
+
+        fn take_written(&self) -> Vec<u8> {
+            std::mem::take(&mut self.0.lock().unwrap().0)
+        }
+
+        fn writer(&self) -> DirectWrite {
+            let this = self.clone();
+            Box::new(move |bytes| {
+                let mut state = this.0.lock().unwrap();
+                match state.1 {
+                    Socket::Takes(0) => Err(io::ErrorKind::WouldBlock.into()),
+                    Socket::Takes(budget) => {
+                        let n = bytes.len().min(budget);
+                        state.0.extend_from_slice(&bytes[..n]);
+                        state.1 = Socket::Takes(budget - n);
+                        Ok(n)
+                    }
+                    Socket::Broken => Err(io::ErrorKind::BrokenPipe.into()),
+                }
+            })
+        }
+    }
+
+    /// As [`running`], with callers writing directly to `socket`.
+    fn running_direct(socket: &DirectSocket) -> (Dispatcher, Requester, SupervisorSession) {
+        let (mut dispatcher, _startup, requester) = Dispatcher::with_direct_writes(
+            SessionConfig::default(),
+            Instant::now(),
+            socket.writer(),
+        );
+        let mut supervisor = SupervisorSession::new(SupervisorConfig::default());
+        let details = local_startup_details(&test_args("dag", "task")).unwrap();
+        supervisor.send_startup(&details).unwrap();
+        move_bytes_to_task(&mut supervisor, &mut dispatcher);
+        (dispatcher, requester, supervisor)
+    }
+
+    fn exchange_with_timeout(
+        requester: &Requester,
+        key: &str,
+        timeout: Duration,
+    ) -> BoxFuture<'static, Answer> {
+        requester.exchange(Box::new(m::GetVariable { key: key.into() }.into()), timeout)
+    }
+
+    #[test]
+    fn direct_writes_go_out_in_the_callers_poll_and_wake_the_driver_only_to_move_its_timer() {
+        let socket = DirectSocket::new();
+        let (mut dispatcher, requester, mut supervisor) = running_direct(&socket);
+        let (driver_wakes, driver) = counting_waker();
+        let mut driver_cx = Context::from_waker(&driver);
+        assert!(dispatcher.poll_requests(&mut driver_cx).is_pending());
+        let mut cx = Context::from_waker(Waker::noop());
+
+        let mut first = exchange_with_timeout(&requester, "first", Duration::from_secs(30));
+        assert!(first.as_mut().poll(&mut cx).is_pending());
+        let sent = requests_in(&socket.take_written(), &mut supervisor);
+        assert_eq!(sent.len(), 1, "written in the caller's poll");
+        assert_eq!(woken(&driver_wakes), 1, "no timer yet: the driver sets it");
+        assert_eq!(dispatcher.poll_requests(&mut driver_cx), Poll::Ready(true));
+        let first_deadline = dispatcher.timer_to_set();
+        assert!(first_deadline.is_some());
+        assert!(dispatcher.poll_requests(&mut driver_cx).is_pending());
+
+        // Due after the driver's timer: the driver is left alone.
+        let mut second = exchange_with_timeout(&requester, "second", Duration::from_secs(60));
+        assert!(second.as_mut().poll(&mut cx).is_pending());
+        let sent_second = requests_in(&socket.take_written(), &mut supervisor);
+        assert_eq!(sent_second.len(), 1);
+        assert_eq!(woken(&driver_wakes), 1);
+
+        // Due before it: the driver is woken to move its timer there.
+        let mut third = exchange_with_timeout(&requester, "third", Duration::from_secs(1));
+        assert!(third.as_mut().poll(&mut cx).is_pending());
+        let sent_third = requests_in(&socket.take_written(), &mut supervisor);
+        assert_eq!(woken(&driver_wakes), 2);
+        assert_eq!(dispatcher.poll_requests(&mut driver_cx), Poll::Ready(true));
+        let moved = dispatcher
+            .timer_to_set()
+            .expect("an earlier deadline moves the timer");
+        assert!(moved < first_deadline.unwrap());
+
+        // The driver routes the answers, in any order.
+        for (id, key) in [&sent_third[0], &sent[0], &sent_second[0]] {
+            answer(&mut supervisor, *id, key);
+        }
+        move_bytes_to_task(&mut supervisor, &mut dispatcher);
+        assert_eq!(value_of(first.as_mut().poll(&mut cx)), "first");
+        assert_eq!(value_of(second.as_mut().poll(&mut cx)), "second");
+        assert_eq!(value_of(third.as_mut().poll(&mut cx)), "third");
+    }
+
+    #[test]
+    fn what_a_direct_write_leaves_the_driver_writes_in_order() {
+        let socket = DirectSocket::new();
+        let (mut dispatcher, requester, mut supervisor) = running_direct(&socket);
+        let (driver_wakes, driver) = counting_waker();
+        let mut driver_cx = Context::from_waker(&driver);
+        let mut cx = Context::from_waker(Waker::noop());
+        // Set the driver's timer, so that only the unfinished writes wake it below.
+        let mut warm = get_variable(&requester, "warm");
+        assert!(warm.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(dispatcher.poll_requests(&mut driver_cx), Poll::Ready(true));
+        assert!(dispatcher.timer_to_set().is_some());
+        requests_in(&socket.take_written(), &mut supervisor);
+        assert!(dispatcher.poll_requests(&mut driver_cx).is_pending());
+
+        // The socket takes 7 bytes of the first request, then nothing.
+        socket.set(Socket::Takes(7));
+        let mut first = get_variable(&requester, "first");
+        assert!(first.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(woken(&driver_wakes), 1, "the driver finishes the write");
+        let mut second = get_variable(&requester, "second");
+        assert!(second.as_mut().poll(&mut cx).is_pending());
+        let mut out = socket.take_written();
+        assert_eq!(out.len(), 7);
+        assert_eq!(dispatcher.poll_requests(&mut driver_cx), Poll::Ready(true));
+
+        // Once the socket takes bytes again, the driver writes the rest, the first one first.
+        let written = dispatcher.poll_transmit(&mut driver_cx, |_, bytes| {
+            out.extend_from_slice(bytes);
+            Poll::Ready(Ok(bytes.len()))
+        });
+        assert!(written.is_ready());
+        let keys: Vec<_> = requests_in(&out, &mut supervisor)
+            .into_iter()
+            .map(|(_, key)| key)
+            .collect();
+        assert_eq!(keys, ["first", "second"]);
+    }
+
+    #[test]
+    fn a_failed_write_ends_the_session_its_callers_learn_it_and_nothing_is_retried() {
+        // Through the driver.
+        let (mut dispatcher, requester, _supervisor) = running();
+        let (wakes, waker) = counting_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut call = get_variable(&requester, "k");
+        assert!(call.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(dispatcher.poll_requests(&mut cx), Poll::Ready(true));
+        let mut writes = 0;
+        let written = dispatcher.poll_transmit(&mut cx, |_, _| {
+            writes += 1;
+            Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()))
+        });
+        assert!(written.is_ready(), "the unsendable bytes are dropped");
+        assert_eq!(writes, 1);
+        assert!(dispatcher.is_closed());
+        assert!(woken(&wakes) > 0);
+        assert_eq!(
+            call.as_mut().poll(&mut cx),
+            Poll::Ready(Err(ExchangeError::Remote(ReplyError::ConnectionClosed)))
+        );
+        let again = dispatcher.poll_transmit(&mut cx, |_, _| panic!("nothing is left to write"));
+        assert!(again.is_ready());
+
+        // Written by the caller: the driver is woken and tells the caller.
+        let socket = DirectSocket::new();
+        let (mut dispatcher, requester, _supervisor) = running_direct(&socket);
+        let (driver_wakes, driver) = counting_waker();
+        let mut driver_cx = Context::from_waker(&driver);
+        assert!(dispatcher.poll_requests(&mut driver_cx).is_pending());
+        socket.set(Socket::Broken);
+        let mut call = get_variable(&requester, "k");
+        assert!(call.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(woken(&driver_wakes), 1);
+        assert_eq!(dispatcher.poll_requests(&mut driver_cx), Poll::Ready(true));
+        assert!(dispatcher
+            .poll_transmit(&mut driver_cx, |_, _| panic!("nothing is left to write"))
+            .is_ready());
+        assert!(dispatcher.is_closed());
+        assert_eq!(
+            call.as_mut().poll(&mut cx),
+            Poll::Ready(Err(ExchangeError::Remote(ReplyError::ConnectionClosed)))
+        );
+        let mut late = get_variable(&requester, "late");
+        assert_eq!(
+            late.as_mut().poll(&mut cx),
+            Poll::Ready(Err(ExchangeError::Local(LocalError::Closed)))
+        );
     }
 
     #[test]
