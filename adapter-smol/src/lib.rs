@@ -38,9 +38,9 @@ use std::net::TcpStream;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use airflow_protocol::{Reply, ToSupervisor};
-use airflow_task_sdk::dispatch::{Dispatcher, Requester};
-use airflow_task_sdk::{BoxFuture, ClientError, ExchangeError, Launch, LaunchError, RunOutcome};
+use airflow_protocol::ToSupervisor;
+use airflow_task_sdk::dispatch::{Dispatcher, Exchange, Requester};
+use airflow_task_sdk::{BoxFuture, ClientError, Launch, LaunchError, RunOutcome};
 use async_executor::LocalExecutor;
 use async_io::{Async, Timer};
 use futures_io::{AsyncRead, AsyncWrite};
@@ -60,11 +60,9 @@ pub struct SmolRuntime {
 impl airflow_task_sdk::Runtime for SmolRuntime {
     type Output<T: Send + 'static> = BoxFuture<'static, Result<T, ClientError>>;
 
-    fn exchange(
-        &self,
-        body: Box<ToSupervisor>,
-        timeout: Duration,
-    ) -> BoxFuture<'static, Result<Reply, ExchangeError>> {
+    type Exchange = Exchange;
+
+    fn exchange(&self, body: Box<ToSupervisor>, timeout: Duration) -> Exchange {
         self.requests.exchange(body, timeout)
     }
 

@@ -28,7 +28,10 @@
 mod driver;
 mod exec;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use airflow_protocol::{Reply, ToSupervisor};
@@ -56,16 +59,40 @@ impl std::fmt::Debug for StdRuntime {
     }
 }
 
+/// The blocking runtime's exchange: the request goes out, and its answer is waited for, in
+/// the one poll that `block_on` gives it.
+pub struct BlockingExchange {
+    connection: Arc<driver::Connection>,
+    request: Option<(Box<ToSupervisor>, Duration)>,
+}
+
+impl std::fmt::Debug for BlockingExchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BlockingExchange")
+    }
+}
+
+impl Future for BlockingExchange {
+    type Output = Result<Reply, ExchangeError>;
+
+    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.request.take() {
+            Some((body, timeout)) => Poll::Ready(self.connection.exchange(&body, timeout)),
+            None => panic!("a blocking exchange polled after it completed"),
+        }
+    }
+}
+
 impl airflow_task_sdk::Runtime for StdRuntime {
     type Output<T: Send + 'static> = Result<T, ClientError>;
 
-    fn exchange(
-        &self,
-        body: Box<ToSupervisor>,
-        timeout: Duration,
-    ) -> BoxFuture<'static, Result<Reply, ExchangeError>> {
-        let connection = self.connection.clone();
-        Box::pin(async move { connection.exchange(&body, timeout) })
+    type Exchange = BlockingExchange;
+
+    fn exchange(&self, body: Box<ToSupervisor>, timeout: Duration) -> BlockingExchange {
+        BlockingExchange {
+            connection: self.connection.clone(),
+            request: Some((body, timeout)),
+        }
     }
 
     fn deliver<T: Send + 'static>(

@@ -40,9 +40,9 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use airflow_protocol::{Reply, ToSupervisor};
-use airflow_task_sdk::dispatch::{Dispatcher, Requester};
-use airflow_task_sdk::{BoxFuture, ClientError, ExchangeError, Launch, LaunchError, RunOutcome};
+use airflow_protocol::ToSupervisor;
+use airflow_task_sdk::dispatch::{Dispatcher, Exchange, Requester};
+use airflow_task_sdk::{BoxFuture, ClientError, Launch, LaunchError, RunOutcome};
 use tokio::io::{AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 
@@ -60,11 +60,9 @@ pub struct TokioRuntime {
 impl airflow_task_sdk::Runtime for TokioRuntime {
     type Output<T: Send + 'static> = BoxFuture<'static, Result<T, ClientError>>;
 
-    fn exchange(
-        &self,
-        body: Box<ToSupervisor>,
-        timeout: Duration,
-    ) -> BoxFuture<'static, Result<Reply, ExchangeError>> {
+    type Exchange = Exchange;
+
+    fn exchange(&self, body: Box<ToSupervisor>, timeout: Duration) -> Exchange {
         self.requests.exchange(body, timeout)
     }
 

@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::connection::Connection;
 use crate::context::TaskInfo;
 use crate::error::ClientError;
-use crate::runtime::{Call, Decode, ExchangeError, Main, Runtime};
+use crate::runtime::{Call, Decode, DecodeFn, ExchangeError, Main, Runtime};
 
 /// The default bound on one request.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -183,7 +183,11 @@ impl<R: Runtime> Client<R> {
         self.call_with(Vec::new(), main)
     }
 
-    fn call_with<T: Send + 'static>(&self, side: Vec<ToSupervisor>, main: Main<T>) -> R::Output<T> {
+    fn call_with<T: Send + 'static, D: DecodeFn<T>>(
+        &self,
+        side: Vec<ToSupervisor>,
+        main: Main<T, D>,
+    ) -> R::Output<T> {
         let call = Call {
             side,
             main,
@@ -235,7 +239,8 @@ impl<R: Runtime> Client<R> {
     }
 
     // Reading a variable: from the environment (masked first) or from the supervisor.
-    fn variable_call(&self, key: &str) -> (Vec<ToSupervisor>, Main<String>) {
+    // Its decode is not boxed: `get_variable` is the call tasks make most.
+    fn variable_call(&self, key: &str) -> (Vec<ToSupervisor>, Main<String, impl DecodeFn<String>>) {
         if let Some(value) = self.info.environment().variable(key) {
             return (
                 mask_request(&value).into_iter().collect(),
@@ -249,14 +254,14 @@ impl<R: Runtime> Client<R> {
         let key = Text::from(key);
         let main = Main::Request(
             Box::new(m::GetVariable { key: key.clone() }.into()),
-            Box::new(move |reply| match decode(reply)? {
+            move |reply| match decode(reply)? {
                 Some(value) => Ok(value.into_string()),
                 // A variable without a value reads as missing, as in the other SDKs.
                 None => Err(ClientError::NotFound {
                     kind: crate::error::NotFound::Variable,
                     key: key.into_string(),
                 }),
-            }),
+            },
         );
         (Vec::new(), main)
     }
@@ -312,7 +317,7 @@ impl<R: Runtime> Client<R> {
                 Ok(connection) => connection.secrets().filter_map(mask_request).collect(),
                 Err(_) => Vec::new(),
             };
-            return self.call_with(masks, Main::Ready(parsed));
+            return self.call_with(masks, Main::<_>::Ready(parsed));
         }
         self.call(request!(
             m::GetConnection {

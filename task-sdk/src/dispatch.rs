@@ -40,7 +40,7 @@ use airflow_protocol::{
     ToSupervisor,
 };
 
-use crate::runtime::{BoxFuture, ExchangeError};
+use crate::runtime::ExchangeError;
 
 type Answer = Result<Reply, ExchangeError>;
 
@@ -79,17 +79,13 @@ impl Requester {
     /// Sends `body` and resolves to its answer. The session bounds the wait by `timeout`, so
     /// this always resolves. Nothing is sent until it is first polled; dropped after that,
     /// its answer is discarded when it comes.
-    pub fn exchange(
-        &self,
-        body: Box<ToSupervisor>,
-        timeout: Duration,
-    ) -> BoxFuture<'static, Result<Reply, ExchangeError>> {
+    pub fn exchange(&self, body: Box<ToSupervisor>, timeout: Duration) -> Exchange {
         // An exchange in flight keeps the driver running, as its requester would.
         self.shared.lock().requesters += 1;
-        Box::pin(Exchange {
+        Exchange {
             shared: self.shared.clone(),
             step: Step::Unsent(body, timeout),
-        })
+        }
     }
 }
 
@@ -237,8 +233,9 @@ fn take_ticket(tickets: &mut VecDeque<(u64, usize)>, id: u64) -> Option<usize> {
     tickets.remove(at).map(|(_, ticket)| ticket)
 }
 
-/// One caller's request, from queueing to its answer.
-struct Exchange {
+/// One caller's request, from sending to its answer: the future of
+/// [`Requester::exchange`].
+pub struct Exchange {
     shared: Arc<Shared>,
     step: Step,
 }
@@ -282,6 +279,12 @@ impl Exchange {
             driver.wake();
         }
         Ok(ticket)
+    }
+}
+
+impl std::fmt::Debug for Exchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Exchange")
     }
 }
 
@@ -703,11 +706,8 @@ mod tests {
         supervisor.respond(id, Response::Body(&body)).unwrap();
     }
 
-    fn get_variable(requester: &Requester, key: &str) -> BoxFuture<'static, Answer> {
-        requester.exchange(
-            Box::new(m::GetVariable { key: key.into() }.into()),
-            Duration::from_secs(30),
-        )
+    fn get_variable(requester: &Requester, key: &str) -> Pin<Box<Exchange>> {
+        exchange_with_timeout(requester, key, Duration::from_secs(30))
     }
 
     fn value_of(answer: Poll<Answer>) -> String {
@@ -781,8 +781,8 @@ mod tests {
         requester: &Requester,
         key: &str,
         timeout: Duration,
-    ) -> BoxFuture<'static, Answer> {
-        requester.exchange(Box::new(m::GetVariable { key: key.into() }.into()), timeout)
+    ) -> Pin<Box<Exchange>> {
+        Box::pin(requester.exchange(Box::new(m::GetVariable { key: key.into() }.into()), timeout))
     }
 
     #[test]
@@ -986,10 +986,7 @@ mod tests {
         let (mut dispatcher, requester, mut supervisor) = running();
         let (wakes, waker) = counting_waker();
         let mut cx = Context::from_waker(&waker);
-        let mut call = requester.exchange(
-            Box::new(m::GetVariable { key: "k".into() }.into()),
-            Duration::from_millis(5),
-        );
+        let mut call = exchange_with_timeout(&requester, "k", Duration::from_millis(5));
         assert!(call.as_mut().poll(&mut cx).is_pending());
         assert_eq!(dispatcher.poll_requests(&mut cx), Poll::Ready(true));
         requests_at_supervisor(&mut dispatcher, &mut supervisor);
@@ -1023,15 +1020,7 @@ mod tests {
         assert_eq!(dispatcher.timer_to_set(), first_deadline);
         assert!(dispatcher.timer_is_set());
         // A later request's deadline is later: the timer stays where it is.
-        let mut second = requester.exchange(
-            Box::new(
-                m::GetVariable {
-                    key: "second".into(),
-                }
-                .into(),
-            ),
-            Duration::from_secs(60),
-        );
+        let mut second = exchange_with_timeout(&requester, "second", Duration::from_secs(60));
         assert!(second.as_mut().poll(&mut cx).is_pending());
         assert_eq!(dispatcher.poll_requests(&mut cx), Poll::Ready(true));
         assert_eq!(dispatcher.timer_to_set(), None);
