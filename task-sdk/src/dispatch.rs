@@ -16,12 +16,15 @@
 //!
 //! * **through the driver** ([`Dispatcher::new`]): a caller queues its request and wakes the
 //!   driver, which takes every queued request into the session and writes them out together;
-//! * **written by their callers** ([`Dispatcher::with_direct_writes`]): a caller encodes its
-//!   request into the session and writes it to the socket itself with a write that never
-//!   waits, in the same poll. The driver is woken only when that write could not take every
-//!   byte, or when the session's next deadline is earlier than the driver's timer. This saves
-//!   a turn of the driver per request, but the driver must then keep reading for as long as
-//!   the connection is open, since no caller tells it that an answer is owed.
+//! * **written by their callers** ([`Dispatcher::with_direct_writes`]): a caller whose
+//!   request is the only one in flight encodes it into the session and writes it to the
+//!   socket itself with a write that never waits, in the same poll. The driver is woken only
+//!   when that write could not take every byte, or when the session's next deadline is
+//!   earlier than the driver's timer. This saves a turn of the driver per request when
+//!   requests go one at a time; with others in flight a request is queued as above, so that
+//!   a pipelining caller still gets one write for many requests. The driver must then keep
+//!   reading for as long as the connection is open, since no caller tells it that an answer
+//!   is owed.
 //!
 //! Either way the driver alone reads and waits: a caller that stops polling its request holds
 //! back no one else's answer or deadline.
@@ -299,7 +302,11 @@ impl Future for Exchange {
                 if table.driver_gone {
                     return Poll::Ready(Err(ExchangeError::Local(LocalError::Closed)));
                 }
-                if let Some(write) = &this.shared.direct {
+                // Alone in flight, a request is written at once; with others in flight it
+                // joins the queue, and the driver writes all queued requests in one write
+                // (one system call per request would cost a pipelined caller far more).
+                let alone = table.queue.is_empty() && table.session.pending_requests() == 0;
+                if let Some(write) = this.shared.direct.as_ref().filter(|_| alone) {
                     return match Self::send_directly(write, table, &body, timeout, cx) {
                         Ok(ticket) => {
                             this.step = Step::Sent(ticket);
@@ -361,6 +368,8 @@ pub struct Dispatcher {
     shared: Arc<Shared>,
     /// Requests taken from the queue, reused between takes.
     taken: Vec<Queued>,
+    /// The driver's copy of the table's `timer_at`, read on every turn without the lock.
+    timer_at: Option<Instant>,
     routing: Routing,
 }
 
@@ -428,6 +437,7 @@ impl Dispatcher {
         let dispatcher = Self {
             shared: shared.clone(),
             taken: Vec::new(),
+            timer_at: None,
             routing: Routing {
                 wake: Vec::new(),
                 startup: Some(tx),
@@ -456,6 +466,7 @@ impl Dispatcher {
     pub fn handle_timeout(&mut self, now: Instant) {
         let mut table = self.shared.lock();
         table.timer_at = None;
+        self.timer_at = None;
         table.session.handle_timeout(now);
         self.routing.dispatch(table);
     }
@@ -466,10 +477,11 @@ impl Dispatcher {
     /// left (the driver's work is done); else `Pending` until one of these.
     pub fn poll_requests(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
         let mut table = self.shared.lock();
-        if std::mem::take(&mut table.driver_needed) {
-            return Poll::Ready(true);
-        }
+        let needed = std::mem::take(&mut table.driver_needed);
         if table.queue.is_empty() {
+            if needed {
+                return Poll::Ready(true);
+            }
             if table.requesters == 0 {
                 return Poll::Ready(false);
             }
@@ -531,12 +543,13 @@ impl Dispatcher {
             return None;
         }
         table.timer_at = Some(deadline);
+        self.timer_at = Some(deadline);
         Some(deadline)
     }
 
     /// Whether the driver's timer is set: only then is it worth waiting for.
     pub fn timer_is_set(&self) -> bool {
-        self.shared.lock().timer_at.is_some()
+        self.timer_at.is_some()
     }
 
     /// Whether the connection is over (stop reading; requests are refused).
@@ -785,6 +798,15 @@ mod tests {
         Box::pin(requester.exchange(Box::new(m::GetVariable { key: key.into() }.into()), timeout))
     }
 
+    /// Answers, at the supervisor, the requests in `bytes` with their keys, and feeds the
+    /// answers to the dispatcher.
+    fn answer_all(bytes: &[u8], supervisor: &mut SupervisorSession, dispatcher: &mut Dispatcher) {
+        for (id, key) in requests_in(bytes, supervisor) {
+            answer(supervisor, id, &key);
+        }
+        move_bytes_to_task(supervisor, dispatcher);
+    }
+
     #[test]
     fn direct_writes_go_out_in_the_callers_poll_and_wake_the_driver_only_to_move_its_timer() {
         let socket = DirectSocket::new();
@@ -796,40 +818,81 @@ mod tests {
 
         let mut first = exchange_with_timeout(&requester, "first", Duration::from_secs(30));
         assert!(first.as_mut().poll(&mut cx).is_pending());
-        let sent = requests_in(&socket.take_written(), &mut supervisor);
-        assert_eq!(sent.len(), 1, "written in the caller's poll");
+        let written = socket.take_written();
+        assert!(!written.is_empty(), "written in the caller's poll");
         assert_eq!(woken(&driver_wakes), 1, "no timer yet: the driver sets it");
         assert_eq!(dispatcher.poll_requests(&mut driver_cx), Poll::Ready(true));
-        let first_deadline = dispatcher.timer_to_set();
-        assert!(first_deadline.is_some());
+        let first_deadline = dispatcher.timer_to_set().expect("the first deadline");
         assert!(dispatcher.poll_requests(&mut driver_cx).is_pending());
+        answer_all(&written, &mut supervisor, &mut dispatcher);
+        assert_eq!(value_of(first.as_mut().poll(&mut cx)), "first");
 
         // Due after the driver's timer: the driver is left alone.
         let mut second = exchange_with_timeout(&requester, "second", Duration::from_secs(60));
         assert!(second.as_mut().poll(&mut cx).is_pending());
-        let sent_second = requests_in(&socket.take_written(), &mut supervisor);
-        assert_eq!(sent_second.len(), 1);
+        let written = socket.take_written();
+        assert!(!written.is_empty(), "written in the caller's poll");
         assert_eq!(woken(&driver_wakes), 1);
+        assert!(dispatcher.poll_requests(&mut driver_cx).is_pending());
+        assert_eq!(dispatcher.timer_to_set(), None);
+        answer_all(&written, &mut supervisor, &mut dispatcher);
+        assert_eq!(value_of(second.as_mut().poll(&mut cx)), "second");
 
         // Due before it: the driver is woken to move its timer there.
         let mut third = exchange_with_timeout(&requester, "third", Duration::from_secs(1));
         assert!(third.as_mut().poll(&mut cx).is_pending());
-        let sent_third = requests_in(&socket.take_written(), &mut supervisor);
+        let written = socket.take_written();
         assert_eq!(woken(&driver_wakes), 2);
         assert_eq!(dispatcher.poll_requests(&mut driver_cx), Poll::Ready(true));
         let moved = dispatcher
             .timer_to_set()
             .expect("an earlier deadline moves the timer");
-        assert!(moved < first_deadline.unwrap());
-
-        // The driver routes the answers, in any order.
-        for (id, key) in [&sent_third[0], &sent[0], &sent_second[0]] {
-            answer(&mut supervisor, *id, key);
-        }
-        move_bytes_to_task(&mut supervisor, &mut dispatcher);
-        assert_eq!(value_of(first.as_mut().poll(&mut cx)), "first");
-        assert_eq!(value_of(second.as_mut().poll(&mut cx)), "second");
+        assert!(moved < first_deadline);
+        answer_all(&written, &mut supervisor, &mut dispatcher);
         assert_eq!(value_of(third.as_mut().poll(&mut cx)), "third");
+    }
+
+    #[test]
+    fn with_a_request_in_flight_direct_writers_queue_and_the_driver_writes_them_together() {
+        let socket = DirectSocket::new();
+        let (mut dispatcher, requester, mut supervisor) = running_direct(&socket);
+        let (driver_wakes, driver) = counting_waker();
+        let mut driver_cx = Context::from_waker(&driver);
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut first = get_variable(&requester, "first");
+        assert!(first.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(
+            requests_in(&socket.take_written(), &mut supervisor).len(),
+            1
+        );
+        assert_eq!(dispatcher.poll_requests(&mut driver_cx), Poll::Ready(true));
+        dispatcher.timer_to_set();
+        assert!(dispatcher.poll_requests(&mut driver_cx).is_pending());
+        let woken_before = woken(&driver_wakes);
+
+        let mut later: Vec<_> = ["second", "third"]
+            .iter()
+            .map(|key| get_variable(&requester, key))
+            .collect();
+        for call in &mut later {
+            assert!(call.as_mut().poll(&mut cx).is_pending());
+        }
+        assert!(socket.take_written().is_empty(), "queued, not written");
+        assert_eq!(woken(&driver_wakes), woken_before + 1);
+        assert_eq!(dispatcher.poll_requests(&mut driver_cx), Poll::Ready(true));
+        let mut writes = Vec::new();
+        let written = dispatcher.poll_transmit(&mut driver_cx, |_, bytes| {
+            writes.push(bytes.to_vec());
+            Poll::Ready(Ok(bytes.len()))
+        });
+        assert!(written.is_ready());
+        assert_eq!(writes.len(), 1, "one write for both");
+        let keys: Vec<_> = requests_in(&writes[0], &mut supervisor)
+            .into_iter()
+            .map(|(_, key)| key)
+            .collect();
+        assert_eq!(keys, ["second", "third"]);
+        drop(first);
     }
 
     #[test]
@@ -839,15 +902,17 @@ mod tests {
         let (driver_wakes, driver) = counting_waker();
         let mut driver_cx = Context::from_waker(&driver);
         let mut cx = Context::from_waker(Waker::noop());
-        // Set the driver's timer, so that only the unfinished writes wake it below.
+        // Set the driver's timer, so that only the unfinished write wakes it below.
         let mut warm = get_variable(&requester, "warm");
         assert!(warm.as_mut().poll(&mut cx).is_pending());
         assert_eq!(dispatcher.poll_requests(&mut driver_cx), Poll::Ready(true));
         assert!(dispatcher.timer_to_set().is_some());
-        requests_in(&socket.take_written(), &mut supervisor);
         assert!(dispatcher.poll_requests(&mut driver_cx).is_pending());
+        answer_all(&socket.take_written(), &mut supervisor, &mut dispatcher);
+        assert_eq!(value_of(warm.as_mut().poll(&mut cx)), "warm");
 
-        // The socket takes 7 bytes of the first request, then nothing.
+        // The socket takes 7 bytes of the first request, then nothing. The second, sent
+        // while the first is in flight, is queued behind it.
         socket.set(Socket::Takes(7));
         let mut first = get_variable(&requester, "first");
         assert!(first.as_mut().poll(&mut cx).is_pending());
