@@ -17,14 +17,15 @@
 //! * **through the driver** ([`Dispatcher::new`]): a caller queues its request and wakes the
 //!   driver, which takes every queued request into the session and writes them out together;
 //! * **written by their callers** ([`Dispatcher::with_direct_writes`]): a caller whose
-//!   request is the only one in flight encodes it into the session and writes it to the
-//!   socket itself with a write that never waits, in the same poll. The driver is woken only
-//!   when that write could not take every byte, or when the session's next deadline is
-//!   earlier than the driver's timer. This saves a turn of the driver per request when
-//!   requests go one at a time; with others in flight a request is queued as above, so that
-//!   a pipelining caller still gets one write for many requests. The driver must then keep
-//!   reading for as long as the connection is open, since no caller tells it that an answer
-//!   is owed.
+//!   request is alone (no other in flight, no answer waiting to be collected, and no more
+//!   than one answer in the last read: requests going one at a time) encodes it into
+//!   the session and writes it to the socket itself, with a write that never waits, in the
+//!   same poll. The driver is woken only when that write could not take every byte, or when
+//!   the session's next deadline is earlier than the driver's timer. This saves a turn of the
+//!   driver per request when requests go one at a time; otherwise a request is queued as
+//!   above, so that a caller sending a burst still gets one write for all of it. The driver
+//!   must then keep reading for as long as the connection is open, since no caller tells it
+//!   that an answer is owed.
 //!
 //! Either way the driver alone reads and waits: a caller that stops polling its request holds
 //! back no one else's answer or deadline.
@@ -118,6 +119,11 @@ struct Table {
     driver_gone: bool,
     /// One per request taken and not yet answered, indexed by ticket.
     slots: Vec<Slot>,
+    /// Answers in their slots that their callers have not collected yet: while there are
+    /// any, a caller is likely in the middle of a burst of requests.
+    uncollected: usize,
+    /// How many answers the last read brought: more than one means requests are pipelined.
+    last_read_answers: usize,
     /// Tickets free for reuse.
     free: Vec<usize>,
 }
@@ -185,6 +191,7 @@ impl Table {
         match std::mem::replace(&mut self.slots[ticket], Slot::Free) {
             Slot::Waiting(waker) => {
                 self.slots[ticket] = Slot::Answered(answer);
+                self.uncollected += 1;
                 waker
             }
             Slot::Abandoned => {
@@ -302,10 +309,14 @@ impl Future for Exchange {
                 if table.driver_gone {
                     return Poll::Ready(Err(ExchangeError::Local(LocalError::Closed)));
                 }
-                // Alone in flight, a request is written at once; with others in flight it
-                // joins the queue, and the driver writes all queued requests in one write
-                // (one system call per request would cost a pipelined caller far more).
-                let alone = table.queue.is_empty() && table.session.pending_requests() == 0;
+                // Alone, a request is written at once. With others in flight, answers not yet
+                // collected, or several answers in the last read (a caller pipelining), it
+                // joins the queue, and the driver writes all queued requests in one write: a
+                // system call per request would cost a pipelining caller far more.
+                let alone = table.queue.is_empty()
+                    && table.uncollected == 0
+                    && table.last_read_answers <= 1
+                    && table.session.pending_requests() == 0;
                 if let Some(write) = this.shared.direct.as_ref().filter(|_| alone) {
                     return match Self::send_directly(write, table, &body, timeout, cx) {
                         Ok(ticket) => {
@@ -338,6 +349,7 @@ impl Future for Exchange {
                 }
                 Slot::Answered(answer) => {
                     table.free.push(ticket);
+                    table.uncollected -= 1;
                     Poll::Ready(answer)
                 }
                 Slot::Free | Slot::Abandoned => {
@@ -354,7 +366,10 @@ impl Drop for Exchange {
         if let Step::Sent(ticket) = self.step {
             let mut table = self.shared.lock();
             match table.slots[ticket] {
-                Slot::Answered(_) => table.free_slot(ticket),
+                Slot::Answered(_) => {
+                    table.free_slot(ticket);
+                    table.uncollected -= 1;
+                }
                 _ => table.slots[ticket] = Slot::Abandoned,
             }
         }
@@ -430,6 +445,8 @@ impl Dispatcher {
                 requesters: 1,
                 driver_gone: false,
                 slots: Vec::new(),
+                uncollected: 0,
+                last_read_answers: 0,
                 free: Vec::new(),
             }),
             direct,
@@ -575,10 +592,12 @@ impl Routing {
     fn dispatch(&mut self, mut table: MutexGuard<'_, Table>) {
         let mut startup = None;
         let mut violation = None;
+        let mut answers = 0;
         while let Some(event) = table.session.poll_event() {
             match event {
                 Event::Startup(details) => startup = Some(Ok(details)),
                 Event::Reply { id, result } => {
+                    answers += 1;
                     if let Some(ticket) = take_ticket(&mut table.tickets, id.0) {
                         let answer = result.map_err(ExchangeError::Remote);
                         self.wake.extend(table.answer(ticket, answer));
@@ -592,6 +611,9 @@ impl Routing {
                     startup.get_or_insert(Err(reason.to_string()));
                 }
             }
+        }
+        if answers > 0 {
+            table.last_read_answers = answers;
         }
         drop(table);
         if let Some(violation) = violation {
@@ -853,7 +875,7 @@ mod tests {
     }
 
     #[test]
-    fn with_a_request_in_flight_direct_writers_queue_and_the_driver_writes_them_together() {
+    fn in_a_burst_direct_writers_queue_and_the_driver_writes_their_requests_together() {
         let socket = DirectSocket::new();
         let (mut dispatcher, requester, mut supervisor) = running_direct(&socket);
         let (driver_wakes, driver) = counting_waker();
@@ -861,10 +883,8 @@ mod tests {
         let mut cx = Context::from_waker(Waker::noop());
         let mut first = get_variable(&requester, "first");
         assert!(first.as_mut().poll(&mut cx).is_pending());
-        assert_eq!(
-            requests_in(&socket.take_written(), &mut supervisor).len(),
-            1
-        );
+        let first_sent = requests_in(&socket.take_written(), &mut supervisor);
+        assert_eq!(first_sent.len(), 1, "alone: written directly");
         assert_eq!(dispatcher.poll_requests(&mut driver_cx), Poll::Ready(true));
         dispatcher.timer_to_set();
         assert!(dispatcher.poll_requests(&mut driver_cx).is_pending());
@@ -887,12 +907,64 @@ mod tests {
         });
         assert!(written.is_ready());
         assert_eq!(writes.len(), 1, "one write for both");
-        let keys: Vec<_> = requests_in(&writes[0], &mut supervisor)
-            .into_iter()
-            .map(|(_, key)| key)
-            .collect();
+        let later_sent = requests_in(&writes[0], &mut supervisor);
+        let keys: Vec<_> = later_sent.iter().map(|(_, key)| key.as_str()).collect();
         assert_eq!(keys, ["second", "third"]);
-        drop(first);
+
+        // Everything answered, one answer not collected yet: still queued (a burst in
+        // progress); once it is collected, the next request is written directly.
+        for (id, key) in first_sent.iter().chain(&later_sent) {
+            answer(&mut supervisor, *id, key);
+        }
+        move_bytes_to_task(&mut supervisor, &mut dispatcher);
+        for call in &mut later {
+            assert!(call.as_mut().poll(&mut cx).is_ready());
+        }
+        let mut fourth = get_variable(&requester, "fourth");
+        assert!(fourth.as_mut().poll(&mut cx).is_pending());
+        assert!(
+            socket.take_written().is_empty(),
+            "queued behind an uncollected answer"
+        );
+        assert_eq!(value_of(first.as_mut().poll(&mut cx)), "first");
+        let mut fifth = get_variable(&requester, "fifth");
+        assert!(fifth.as_mut().poll(&mut cx).is_pending());
+        assert!(
+            socket.take_written().is_empty(),
+            "the fourth is still in flight"
+        );
+        assert_eq!(dispatcher.poll_requests(&mut driver_cx), Poll::Ready(true));
+        let mut out = Vec::new();
+        let _ = dispatcher.poll_transmit(&mut driver_cx, |_, bytes| {
+            out.extend_from_slice(bytes);
+            Poll::Ready(Ok(bytes.len()))
+        });
+        answer_all(&out, &mut supervisor, &mut dispatcher);
+        assert_eq!(value_of(fourth.as_mut().poll(&mut cx)), "fourth");
+        assert_eq!(value_of(fifth.as_mut().poll(&mut cx)), "fifth");
+        // Nothing in flight, all collected, but the last read brought two answers: a caller
+        // pipelining, so still queued.
+        let mut sixth = get_variable(&requester, "sixth");
+        assert!(sixth.as_mut().poll(&mut cx).is_pending());
+        assert!(
+            socket.take_written().is_empty(),
+            "two answers in the last read"
+        );
+        assert_eq!(dispatcher.poll_requests(&mut driver_cx), Poll::Ready(true));
+        let mut out = Vec::new();
+        let _ = dispatcher.poll_transmit(&mut driver_cx, |_, bytes| {
+            out.extend_from_slice(bytes);
+            Poll::Ready(Ok(bytes.len()))
+        });
+        answer_all(&out, &mut supervisor, &mut dispatcher);
+        assert_eq!(value_of(sixth.as_mut().poll(&mut cx)), "sixth");
+        // One answer in the last read, nothing in flight or uncollected: one at a time again.
+        let mut seventh = get_variable(&requester, "seventh");
+        assert!(seventh.as_mut().poll(&mut cx).is_pending());
+        assert!(
+            !socket.take_written().is_empty(),
+            "alone again: written directly"
+        );
     }
 
     #[test]
