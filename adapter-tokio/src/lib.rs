@@ -16,10 +16,12 @@
 //! }
 //! ```
 //!
-//! Each request is written to the socket by its caller, in the poll that sends it, with a
-//! write that never waits ([`sdk::dispatch::Dispatcher::with_direct_writes`]). One driver
-//! future reads the socket into the core's session and routes each answer to its caller, and
-//! writes whatever a caller's write left over:
+//! A request sent on its own (the usual case: one call awaited after another) is written to
+//! the socket by its caller, in the poll that sends it, with a write that never waits
+//! ([`sdk::dispatch::Dispatcher::with_direct_writes`]); requests sent in a burst are queued
+//! and written together. One driver future reads the socket into the core's session and
+//! routes each answer to its caller, and writes the queued requests and whatever a caller's
+//! write left over:
 //!
 //! ```text
 //! loop {
