@@ -38,6 +38,19 @@ async fn earlier_deadline(ctx: TaskContext) -> Result<String, TaskError> {
     })
 }
 
+// The first read, answered, arms the driver's timer at its one-minute deadline; the second
+// is sent alone (its caller writes it) with an earlier deadline, which must still end the
+// wait.
+async fn earlier_deadline_after_an_answer(ctx: TaskContext) -> Result<String, TaskError> {
+    ctx.with_timeout(Duration::from_secs(60))
+        .get_variable("a")
+        .await?;
+    Ok(ctx
+        .with_timeout(Duration::from_millis(200))
+        .get_variable("b")
+        .await?)
+}
+
 fn supervisor(task: &str, order: AnswerOrder) -> LocalSupervisor {
     let mut args = local::test_args("d", task);
     for (k, v) in [("a", "first"), ("b", "second"), ("c", "third")] {
@@ -53,13 +66,21 @@ fn bundle() -> Bundle {
         dag.task("three_reads", three_reads)
             .task("never_answered", never_answered)
             .task("earlier_deadline", earlier_deadline)
+            .task(
+                "earlier_deadline_after_an_answer",
+                earlier_deadline_after_an_answer,
+            )
     })
 }
 
-/// Runs `task` against a supervisor that never answers, with `timeout` as the launch's
-/// request timeout: its outcome, the supervisor's report, and how long the run took.
-async fn run_unanswered(task: &str, timeout: Duration) -> (RunOutcome, LocalReport, Duration) {
-    let supervisor = supervisor(task, AnswerOrder::NeverAnswer);
+/// Runs `task` against a supervisor that answers as `order` says, with `timeout` as the
+/// launch's request timeout: its outcome, the supervisor's report, and how long the run took.
+async fn run_unanswered(
+    task: &str,
+    order: AnswerOrder,
+    timeout: Duration,
+) -> (RunOutcome, LocalReport, Duration) {
+    let supervisor = supervisor(task, order);
     let launch = local::local_launch(&supervisor, timeout).unwrap();
     let handle = supervisor.spawn(|_| {});
     let started = std::time::Instant::now();
@@ -91,8 +112,12 @@ async fn answers_in_reverse_order_reach_their_callers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_never_answered_times_out_and_the_task_fails() {
-    let (outcome, report, took) =
-        run_unanswered("never_answered", Duration::from_millis(300)).await;
+    let (outcome, report, took) = run_unanswered(
+        "never_answered",
+        AnswerOrder::NeverAnswer,
+        Duration::from_millis(300),
+    )
+    .await;
     assert!(took < Duration::from_secs(5));
     assert_eq!(outcome.state, FinalState::Failed);
     assert!(
@@ -104,8 +129,28 @@ async fn a_request_never_answered_times_out_and_the_task_fails() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_earlier_deadline_than_the_armed_one_still_ends_the_wait() {
-    let (outcome, report, took) = run_unanswered("earlier_deadline", Duration::from_secs(60)).await;
+    let (outcome, report, took) = run_unanswered(
+        "earlier_deadline",
+        AnswerOrder::NeverAnswer,
+        Duration::from_secs(60),
+    )
+    .await;
     // The short read times out after 200 ms; the long one would have waited a minute.
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert_eq!(outcome.state, FinalState::Failed);
+    assert_eq!(report.count_requests("GetVariable"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_earlier_deadline_after_an_answer_still_ends_the_wait() {
+    let (outcome, report, took) = run_unanswered(
+        "earlier_deadline_after_an_answer",
+        AnswerOrder::AnswerFirst(1),
+        Duration::from_secs(60),
+    )
+    .await;
+    // The second read times out after 200 ms; the timer armed for the first would have
+    // waited a minute.
     assert!(took < Duration::from_secs(10), "{took:?}");
     assert_eq!(outcome.state, FinalState::Failed);
     assert_eq!(report.count_requests("GetVariable"), 2);

@@ -56,6 +56,10 @@ pub enum AnswerOrder {
     /// Requests other than terminal messages are never answered, as Airflow does with a
     /// request it cannot validate: proves that a runtime's waits are bounded.
     NeverAnswer,
+    /// The first this many requests other than terminal messages are answered as they
+    /// arrive, the rest never: proves that a wait begun after earlier requests armed the
+    /// runtime's timers is bounded too.
+    AnswerFirst(usize),
 }
 
 /// What happened in a local run.
@@ -239,6 +243,7 @@ fn serve_comm(
     let mut requests = Vec::new();
     let mut problems = Vec::new();
     let mut held: Vec<(i64, ToSupervisor)> = Vec::new();
+    let mut answered = 0;
     let mut last_request = Instant::now();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -280,11 +285,18 @@ fn serve_comm(
                             .unwrap_or_else(|p| p.into_inner())
                             .extend(strings_in(value));
                     }
-                    if body.is_terminal() || order == AnswerOrder::AsReceived {
+                    let answer_now = match order {
+                        AnswerOrder::AsReceived => true,
+                        AnswerOrder::AnswerFirst(first) => answered < first,
+                        AnswerOrder::ReversedBatches(_) | AnswerOrder::NeverAnswer => false,
+                    };
+                    if body.is_terminal() || answer_now {
+                        answered += usize::from(!body.is_terminal());
                         answer(&mut session, &mut store, &details, id, &body);
                         continue;
                     }
-                    // Under `NeverAnswer` the request is recorded and dropped.
+                    // Otherwise, under `NeverAnswer` or `AnswerFirst`, the request is
+                    // recorded and dropped.
                     if let AnswerOrder::ReversedBatches(size) = order {
                         held.push((id, body));
                         if held.len() >= size {
