@@ -706,6 +706,11 @@ mod tests {
         dispatcher: &mut Dispatcher,
         supervisor: &mut SupervisorSession,
     ) -> Vec<(i64, String)> {
+        requests_in(&transmitted(dispatcher), supervisor)
+    }
+
+    /// What the driver writes of the session's bytes to a socket that takes them all.
+    fn transmitted(dispatcher: &mut Dispatcher) -> Vec<u8> {
         let mut bytes = Vec::new();
         let mut cx = Context::from_waker(Waker::noop());
         let written = dispatcher.poll_transmit(&mut cx, |_, out| {
@@ -713,7 +718,7 @@ mod tests {
             Poll::Ready(Ok(out.len()))
         });
         assert!(written.is_ready());
-        requests_in(&bytes, supervisor)
+        bytes
     }
 
     /// The requests in `bytes`, as the supervisor reads them: each one's id and key.
@@ -934,11 +939,7 @@ mod tests {
             "the fourth is still in flight"
         );
         assert_eq!(dispatcher.poll_requests(&mut driver_cx), Poll::Ready(true));
-        let mut out = Vec::new();
-        let _ = dispatcher.poll_transmit(&mut driver_cx, |_, bytes| {
-            out.extend_from_slice(bytes);
-            Poll::Ready(Ok(bytes.len()))
-        });
+        let out = transmitted(&mut dispatcher);
         answer_all(&out, &mut supervisor, &mut dispatcher);
         assert_eq!(value_of(fourth.as_mut().poll(&mut cx)), "fourth");
         assert_eq!(value_of(fifth.as_mut().poll(&mut cx)), "fifth");
@@ -951,11 +952,7 @@ mod tests {
             "two answers in the last read"
         );
         assert_eq!(dispatcher.poll_requests(&mut driver_cx), Poll::Ready(true));
-        let mut out = Vec::new();
-        let _ = dispatcher.poll_transmit(&mut driver_cx, |_, bytes| {
-            out.extend_from_slice(bytes);
-            Poll::Ready(Ok(bytes.len()))
-        });
+        let out = transmitted(&mut dispatcher);
         answer_all(&out, &mut supervisor, &mut dispatcher);
         assert_eq!(value_of(sixth.as_mut().poll(&mut cx)), "sixth");
         // One answer in the last read, nothing in flight or uncollected: one at a time again.
@@ -996,11 +993,7 @@ mod tests {
         assert_eq!(dispatcher.poll_requests(&mut driver_cx), Poll::Ready(true));
 
         // Once the socket takes bytes again, the driver writes the rest, the first one first.
-        let written = dispatcher.poll_transmit(&mut driver_cx, |_, bytes| {
-            out.extend_from_slice(bytes);
-            Poll::Ready(Ok(bytes.len()))
-        });
-        assert!(written.is_ready());
+        out.extend(transmitted(&mut dispatcher));
         let keys: Vec<_> = requests_in(&out, &mut supervisor)
             .into_iter()
             .map(|(_, key)| key)
