@@ -36,17 +36,20 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-use std::future::Future;
 use std::io::Write;
 use std::pin::Pin;
-use std::task::Poll;
+
 use std::time::{Duration, Instant};
 
 use airflow_protocol::ToSupervisor;
 use airflow_task_sdk::dispatch::{Dispatcher, Exchange, Requester};
+use airflow_task_sdk::together::Together;
 use airflow_task_sdk::{BoxFuture, ClientError, Launch, LaunchError, RunOutcome};
 use tokio::io::{AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
+
+mod timer;
+use timer::DeadlineTimer;
 
 pub use airflow_task_sdk::{
     self as sdk, protocol, AssetKey, BundleMetadata, Cancellation, Connection, Defer, NotFound,
@@ -130,8 +133,14 @@ pub async fn run(bundle: &Bundle, launch: Launch) -> Result<RunOutcome, LaunchEr
         Instant::now(),
         Box::new(move |bytes| (&direct).write(bytes)),
     );
-    let _driver = AbortOnDrop(tokio::spawn(drive(stream, dispatcher)));
-    let details = startup.details().await.map_err(LaunchError)?;
+    let mut driver = Box::pin(drive(stream, dispatcher));
+    let details = tokio::select! {
+        biased;
+        details = startup.details() => details.map_err(LaunchError)?,
+        () = driver.as_mut() => {
+            return Err(LaunchError("the connection driver stopped before StartupDetails".into()))
+        }
+    };
     let info = launch.task_info(*details);
     let runtime = TokioRuntime {
         requests: requester,
@@ -143,11 +152,13 @@ pub async fn run(bundle: &Bundle, launch: Launch) -> Result<RunOutcome, LaunchEr
         launch.cancellation.clone(),
         launch.limits.clone(),
     );
-    // The task runs as a task of its own rather than inside `block_on`: a spawned task woken
-    // by the driver on the same thread is queued locally, where waking `block_on`'s future
-    // would write to the runtime's eventfd and cost an extra `epoll_wait`, on every answer.
-    let mut task = AbortOnDrop(tokio::spawn(task));
-    match (&mut task.0).await {
+    // The driver and the task are polled together, in a task of their own. Together, an
+    // answer the driver reads reaches the task in the same poll. In a task of their own
+    // rather than in `block_on`'s future: a spawned task woken by the reactor is queued
+    // locally, where waking `block_on`'s future would write to the runtime's eventfd and cost
+    // an extra `epoll_wait`, on every answer.
+    let mut run = AbortOnDrop(tokio::spawn(Together::new(driver, Box::pin(task))));
+    match (&mut run.0).await {
         Ok(outcome) => Ok(outcome),
         // `execute` catches the task's panics; a join error means the runtime is shutting
         // down under us.
@@ -168,31 +179,16 @@ impl<T> Drop for AbortOnDrop<T> {
 // every requester is gone.
 async fn drive(mut stream: TcpStream, mut dispatcher: Dispatcher) {
     let mut buf = vec![0u8; 64 * 1024];
-    // One timer for the session's deadlines (`Dispatcher::timer_to_set`). Once polled after
-    // it is set, it wakes this task when due; polling it again on every turn would cost more
-    // than the rest of the loop, so until it is set anew only its state is checked.
-    let timer = tokio::time::sleep(Duration::ZERO);
-    tokio::pin!(timer);
-    let mut timer_polled = false;
+    // One timer for the session's deadlines (`Dispatcher::timer_to_set`).
+    let mut timer = DeadlineTimer::new();
     loop {
         std::future::poll_fn(|cx| {
             dispatcher.poll_transmit(cx, |cx, bytes| Pin::new(&mut stream).poll_write(cx, bytes))
         })
         .await;
         if let Some(deadline) = dispatcher.timer_to_set() {
-            timer.as_mut().reset(deadline.into());
-            timer_polled = false;
+            timer.set(deadline);
         }
-        let deadline = std::future::poll_fn(|cx| {
-            if timer.is_elapsed() {
-                Poll::Ready(())
-            } else if !timer_polled {
-                timer_polled = true;
-                timer.as_mut().poll(cx)
-            } else {
-                Poll::Pending
-            }
-        });
         // In this order, without drawing a random order each turn as `select!` otherwise
         // does. Neither side can starve the other: each read takes all the bytes there are,
         // and callers wait for answers, so requests stop coming while none are read.
@@ -209,7 +205,7 @@ async fn drive(mut stream: TcpStream, mut dispatcher: Dispatcher) {
                 Ok(0) | Err(_) => dispatcher.handle_eof(Instant::now()),
                 Ok(n) => dispatcher.handle_input(&buf[..n], Instant::now()),
             },
-            () = deadline, if dispatcher.timer_is_set() => {
+            () = std::future::poll_fn(|cx| timer.poll_fired(cx)), if dispatcher.timer_is_set() => {
                 dispatcher.handle_timeout(Instant::now());
             }
         }

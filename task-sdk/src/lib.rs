@@ -31,6 +31,7 @@ pub mod local;
 pub mod logging;
 pub mod runtime;
 pub mod serve;
+pub mod together;
 
 pub use airflow_protocol as protocol;
 pub use airflow_protocol::{JsonMap, JsonValue, Timestamp};
