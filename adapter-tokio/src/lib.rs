@@ -25,7 +25,8 @@
 //!
 //! ```text
 //! loop {
-//!     write what the session still has to send;
+//!     after taking requests, a timeout or the end: write what the session has to send, and
+//!     move the timer if the session's next deadline is earlier;
 //!     select! {  // in this order
 //!         more = poll_fn(|cx| dispatcher.poll_requests(cx)) => stop unless more,  // driver needed
 //!         n = socket.read(&mut buf), while the connection is open => dispatcher.handle_input(&buf[..n], now),
@@ -181,13 +182,20 @@ async fn drive(mut stream: TcpStream, mut dispatcher: Dispatcher) {
     let mut buf = vec![0u8; 64 * 1024];
     // One timer for the session's deadlines (`Dispatcher::timer_to_set`).
     let mut timer = DeadlineTimer::new();
+    // Whether the session may have bytes to write or a new deadline: only after the driver
+    // took requests, a caller's write left it work, or the session timed out or closed. A
+    // read only brings answers, so the turns that follow reads skip both (and their locks).
+    let mut after_requests = true;
     loop {
-        std::future::poll_fn(|cx| {
-            dispatcher.poll_transmit(cx, |cx, bytes| Pin::new(&mut stream).poll_write(cx, bytes))
-        })
-        .await;
-        if let Some(deadline) = dispatcher.timer_to_set() {
-            timer.set(deadline);
+        if std::mem::take(&mut after_requests) {
+            std::future::poll_fn(|cx| {
+                dispatcher
+                    .poll_transmit(cx, |cx, bytes| Pin::new(&mut stream).poll_write(cx, bytes))
+            })
+            .await;
+            if let Some(deadline) = dispatcher.timer_to_set() {
+                timer.set(deadline);
+            }
         }
         // In this order, without drawing a random order each turn as `select!` otherwise
         // does. Neither side can starve the other: each read takes all the bytes there are,
@@ -195,18 +203,24 @@ async fn drive(mut stream: TcpStream, mut dispatcher: Dispatcher) {
         tokio::select! {
             biased;
             // Ready when a caller left work for the driver, or when no requester is left.
-            more = std::future::poll_fn(|cx| dispatcher.poll_requests(cx)) => if !more {
+            more = std::future::poll_fn(|cx| dispatcher.poll_requests(cx)) => if more {
+                after_requests = true;
+            } else {
                 return;
             },
             // Always, while the connection is open: callers send without telling the driver
             // that an answer is owed. After a short read tokio waits for the next readiness
             // event instead of trying `recv` again, so an idle read costs no system call.
             read = stream.read(&mut buf), if !dispatcher.is_closed() => match read {
-                Ok(0) | Err(_) => dispatcher.handle_eof(Instant::now()),
+                Ok(0) | Err(_) => {
+                    dispatcher.handle_eof(Instant::now());
+                    after_requests = true;
+                }
                 Ok(n) => dispatcher.handle_input(&buf[..n], Instant::now()),
             },
             () = std::future::poll_fn(|cx| timer.poll_fired(cx)), if dispatcher.timer_is_set() => {
                 dispatcher.handle_timeout(Instant::now());
+                after_requests = true;
             }
         }
     }
