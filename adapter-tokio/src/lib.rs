@@ -34,6 +34,12 @@
 //!     }
 //! }
 //! ```
+//!
+//! The driver and the task run in one tokio task, polled together
+//! ([`sdk::together::Together`]), each with its own waker: an answer the driver reads reaches
+//! the task in the same poll. The session's deadlines are kept on one timer, a `timerfd` in
+//! tokio's reactor on Linux (a tokio timer elsewhere), so that parking the runtime between
+//! round trips involves no timer at all.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -209,6 +209,7 @@ impl Cancellation {
         Cancelled {
             cancellation: self.clone(),
             key: None,
+            registered: None,
         }
     }
 }
@@ -227,6 +228,8 @@ pub struct Cancelled {
     cancellation: Cancellation,
     // This future's entry among the wakers, once it registered one.
     key: Option<u64>,
+    // A clone of the waker in that entry: a poll with the same waker need not lock.
+    registered: Option<Waker>,
 }
 
 impl Future for Cancelled {
@@ -237,6 +240,15 @@ impl Future for Cancelled {
         let inner = &this.cancellation.inner;
         if inner.cancelled.load(Ordering::SeqCst) {
             return Poll::Ready(());
+        }
+        // The entry keeps this waker until `cancel` takes it, which it does after setting
+        // the flag read above.
+        if this
+            .registered
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()))
+        {
+            return Poll::Pending;
         }
         let mut wakers = inner.wakers.lock().unwrap_or_else(|p| p.into_inner());
         // Checked again under the lock: `cancel` takes the wakers under the same lock.
@@ -260,6 +272,7 @@ impl Future for Cancelled {
             }
             None => wakers.entries.push((key, cx.waker().clone())),
         }
+        this.registered = Some(cx.waker().clone());
         Poll::Pending
     }
 }

@@ -34,6 +34,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -96,6 +97,9 @@ impl Requester {
 /// What callers and the driver share.
 struct Shared {
     table: Mutex<Table>,
+    /// Set (under the lock) by whoever takes the driver's waker to wake it: until then, the
+    /// driver, its waker in the table, knows without locking that it has nothing to do.
+    driver_signalled: AtomicBool,
     /// Set when callers write their own requests ([`Dispatcher::with_direct_writes`]).
     direct: Option<DirectWrite>,
 }
@@ -151,12 +155,18 @@ impl Shared {
         self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Takes the driver's waker, to wake it once the table is unlocked.
+    fn signal_driver(&self, table: &mut Table) -> Option<Waker> {
+        self.driver_signalled.store(true, Ordering::Release);
+        table.driver.take()
+    }
+
     fn release_requester(&self) {
         let driver = {
             let mut table = self.lock();
             table.requesters -= 1;
             if table.requesters == 0 {
-                table.driver.take()
+                self.signal_driver(&mut table)
             } else {
                 None
             }
@@ -259,6 +269,7 @@ enum Step {
 impl Exchange {
     /// Encodes the request into the session and writes it out at once (direct writes).
     fn send_directly(
+        shared: &Shared,
         write: &DirectWrite,
         mut table: MutexGuard<'_, Table>,
         body: &ToSupervisor,
@@ -280,7 +291,7 @@ impl Exchange {
             || table.session.state() == SessionState::Closed;
         let driver = if driver_needed {
             table.driver_needed = true;
-            table.driver.take()
+            shared.signal_driver(&mut table)
         } else {
             None
         };
@@ -318,7 +329,8 @@ impl Future for Exchange {
                     && table.last_read_answers <= 1
                     && table.session.pending_requests() == 0;
                 if let Some(write) = this.shared.direct.as_ref().filter(|_| alone) {
-                    return match Self::send_directly(write, table, &body, timeout, cx) {
+                    return match Self::send_directly(&this.shared, write, table, &body, timeout, cx)
+                    {
                         Ok(ticket) => {
                             this.step = Step::Sent(ticket);
                             Poll::Pending
@@ -333,7 +345,7 @@ impl Future for Exchange {
                     ticket,
                 });
                 this.step = Step::Sent(ticket);
-                let driver = table.driver.take();
+                let driver = this.shared.signal_driver(&mut table);
                 drop(table);
                 if let Some(driver) = driver {
                     driver.wake();
@@ -385,6 +397,8 @@ pub struct Dispatcher {
     taken: Vec<Queued>,
     /// The driver's copy of the table's `timer_at`, read on every turn without the lock.
     timer_at: Option<Instant>,
+    /// A clone of the driver's waker in the table, while it is there.
+    registered: Option<Waker>,
     routing: Routing,
 }
 
@@ -450,11 +464,13 @@ impl Dispatcher {
                 free: Vec::new(),
             }),
             direct,
+            driver_signalled: AtomicBool::new(false),
         });
         let dispatcher = Self {
             shared: shared.clone(),
             taken: Vec::new(),
             timer_at: None,
+            registered: None,
             routing: Routing {
                 wake: Vec::new(),
                 startup: Some(tx),
@@ -493,7 +509,19 @@ impl Dispatcher {
     /// driver work (bytes to write, its timer to move); `Ready(false)` once no requester is
     /// left (the driver's work is done); else `Pending` until one of these.
     pub fn poll_requests(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        // Nobody took the waker this driver left in the table (as anyone with work for it
+        // does): nothing to do, and the same waker still waits there.
+        if !self.shared.driver_signalled.load(Ordering::Acquire)
+            && self
+                .registered
+                .as_ref()
+                .is_some_and(|waker| waker.will_wake(cx.waker()))
+        {
+            return Poll::Pending;
+        }
         let mut table = self.shared.lock();
+        self.shared.driver_signalled.store(false, Ordering::Relaxed);
+        self.registered = None;
         let needed = std::mem::take(&mut table.driver_needed);
         if table.queue.is_empty() {
             if needed {
@@ -503,6 +531,7 @@ impl Dispatcher {
                 return Poll::Ready(false);
             }
             keep_waker(&mut table.driver, cx);
+            self.registered = Some(cx.waker().clone());
             return Poll::Pending;
         }
         std::mem::swap(&mut table.queue, &mut self.taken);

@@ -28,6 +28,8 @@ pub struct Together<D, T> {
     driver: Option<D>,
     task: T,
     outer: Arc<Outer>,
+    /// A clone of the waker in `outer`, compared without the lock.
+    outer_waker: Option<Waker>,
     driver_wake: Branch,
     task_wake: Branch,
 }
@@ -114,6 +116,7 @@ where
             driver_wake: Branch::new(&outer),
             task_wake: Branch::new(&outer),
             outer,
+            outer_waker: None,
         }
     }
 }
@@ -135,16 +138,17 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
         let this = self.get_mut();
+        if !this
+            .outer_waker
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()))
         {
-            let mut waker = this
+            this.outer_waker = Some(cx.waker().clone());
+            *this
                 .outer
                 .waker
                 .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            match waker.as_mut() {
-                Some(waker) => waker.clone_from(cx.waker()),
-                None => *waker = Some(cx.waker().clone()),
-            }
+                .unwrap_or_else(PoisonError::into_inner) = Some(cx.waker().clone());
         }
         for _ in 0..MAX_ROUNDS {
             this.outer.polling.store(true, SeqCst);
