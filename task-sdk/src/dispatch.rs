@@ -34,7 +34,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -61,7 +61,7 @@ pub struct Requester {
 
 impl Clone for Requester {
     fn clone(&self) -> Self {
-        self.shared.lock().requesters += 1;
+        self.shared.add_requester();
         Self {
             shared: self.shared.clone(),
         }
@@ -86,7 +86,7 @@ impl Requester {
     /// its answer is discarded when it comes.
     pub fn exchange(&self, body: Box<ToSupervisor>, timeout: Duration) -> Exchange {
         // An exchange in flight keeps the driver running, as its requester would.
-        self.shared.lock().requesters += 1;
+        self.shared.add_requester();
         Exchange {
             shared: self.shared.clone(),
             step: Step::Unsent(body, timeout),
@@ -100,6 +100,9 @@ struct Shared {
     /// Set (under the lock) by whoever takes the driver's waker to wake it: until then, the
     /// driver, its waker in the table, knows without locking that it has nothing to do.
     driver_signalled: AtomicBool,
+    /// Requesters and exchanges alive; the driver stops at zero. Counted outside the table:
+    /// every call clones a requester and makes an exchange, and drops both.
+    requesters: AtomicUsize,
     /// Set when callers write their own requests ([`Dispatcher::with_direct_writes`]).
     direct: Option<DirectWrite>,
 }
@@ -117,8 +120,6 @@ struct Table {
     driver_needed: bool,
     /// The driver, waiting for requests.
     driver: Option<Waker>,
-    /// Requesters and exchanges alive; the driver stops at zero.
-    requesters: usize,
     /// The driver is gone: nothing more is sent.
     driver_gone: bool,
     /// One per request taken and not yet answered, indexed by ticket.
@@ -161,18 +162,19 @@ impl Shared {
         table.driver.take()
     }
 
+    fn add_requester(&self) {
+        // Only a live requester or exchange adds one, so the count is never zero here.
+        self.requesters.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn release_requester(&self) {
-        let driver = {
-            let mut table = self.lock();
-            table.requesters -= 1;
-            if table.requesters == 0 {
-                self.signal_driver(&mut table)
-            } else {
-                None
+        // The last one out tells the driver, under the lock, so that a driver checking the
+        // count under the lock either sees zero or has left its waker to be taken here.
+        if self.requesters.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let driver = self.signal_driver(&mut self.lock());
+            if let Some(driver) = driver {
+                driver.wake();
             }
-        };
-        if let Some(driver) = driver {
-            driver.wake();
         }
     }
 }
@@ -456,7 +458,6 @@ impl Dispatcher {
                 queue: Vec::new(),
                 driver_needed: false,
                 driver: None,
-                requesters: 1,
                 driver_gone: false,
                 slots: Vec::new(),
                 uncollected: 0,
@@ -465,6 +466,7 @@ impl Dispatcher {
             }),
             direct,
             driver_signalled: AtomicBool::new(false),
+            requesters: AtomicUsize::new(1),
         });
         let dispatcher = Self {
             shared: shared.clone(),
@@ -527,7 +529,7 @@ impl Dispatcher {
             if needed {
                 return Poll::Ready(true);
             }
-            if table.requesters == 0 {
+            if self.shared.requesters.load(Ordering::Acquire) == 0 {
                 return Poll::Ready(false);
             }
             keep_waker(&mut table.driver, cx);
