@@ -90,7 +90,12 @@ impl Branch {
     }
 
     fn take_wake(&self) -> bool {
-        self.flag.woken.swap(false, SeqCst)
+        // A wake between the load and the store is not lost: the branch is polled after it.
+        // Checked first so that a branch nobody woke costs no locked instruction.
+        self.flag.woken.load(SeqCst) && {
+            self.flag.woken.store(false, SeqCst);
+            true
+        }
     }
 
     fn is_woken(&self) -> bool {
