@@ -31,6 +31,9 @@
 //!     }
 //! }
 //! ```
+//!
+//! The driver and the task are polled together as one future ([`sdk::together::Together`]),
+//! each with its own waker.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -40,8 +43,8 @@ use std::time::{Duration, Instant};
 
 use airflow_protocol::ToSupervisor;
 use airflow_task_sdk::dispatch::{Dispatcher, Exchange, Requester};
+use airflow_task_sdk::together::Together;
 use airflow_task_sdk::{BoxFuture, ClientError, Launch, LaunchError, RunOutcome};
-use async_executor::LocalExecutor;
 use async_io::{Async, Timer};
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
@@ -140,13 +143,12 @@ where
         )
         .await)
     };
-    // The driver and the task are two tasks of a local executor, polled only when their own
-    // wakers fire: an answer wakes the task without polling the socket again (each poll of a
-    // futures-io read tries a `recv` first), and the task's requests wake the driver without
-    // re-running the task. The executor is itself a future, so any executor can poll this one.
-    let executor = LocalExecutor::new();
-    let _driver = executor.spawn(drive(stream, dispatcher));
-    executor.run(executor.spawn(task)).await
+    // The driver and the task are polled together, each only when its own waker fires
+    // (`Together`): an answer wakes the task without polling the socket again (each poll of a
+    // futures-io read tries a `recv` first), the task's requests wake the driver without
+    // re-running the task, and an answer the driver reads reaches the task in the same poll.
+    // It is one future, so any executor can poll it.
+    Together::new(Box::pin(drive(stream, dispatcher)), Box::pin(task)).await
 }
 
 enum Wake {
