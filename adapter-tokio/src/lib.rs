@@ -45,7 +45,6 @@
 
 use std::io::Write;
 use std::pin::Pin;
-
 use std::time::{Duration, Instant};
 
 use airflow_protocol::ToSupervisor;

@@ -156,16 +156,11 @@ mod linux {
             while let Poll::Ready(Ok(mut ready)) = self.0.poll_read_ready(cx) {
                 let mut expirations = [0u8; 8];
                 match rustix::io::read(self.0.get_ref(), &mut expirations) {
-                    // Fired for the current setting between `poll_fired`'s look at the clock
-                    // and here: poll again, and the clock says so.
-                    Ok(_) => {
-                        cx.waker().wake_by_ref();
-                        return;
-                    }
                     Err(rustix::io::Errno::AGAIN) => ready.clear_ready(),
-                    // Not expected from a timerfd: the reactor keeps it ready, so poll
-                    // again; the clock decides.
-                    Err(_) => {
+                    // Fired for the current setting between `poll_fired`'s look at the clock
+                    // and here, or failed (not expected from a timerfd; the reactor keeps it
+                    // ready): poll again, and the clock decides.
+                    _ => {
                         cx.waker().wake_by_ref();
                         return;
                     }

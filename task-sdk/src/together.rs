@@ -284,42 +284,35 @@ mod tests {
         fn outer_wakes(&self) -> usize {
             self.outer.0.load(SeqCst)
         }
+
+        /// How often the driver and the task were polled.
+        fn polls(&self) -> (usize, usize) {
+            (self.driver.polls(), self.task.polls())
+        }
     }
 
     #[test]
     fn only_a_woken_branch_is_polled_and_a_wake_from_outside_wakes_the_outer_task() {
         let mut s = Setup::new();
         assert!(s.poll().is_pending());
-        assert_eq!(
-            (s.driver.polls(), s.task.polls()),
-            (1, 1),
-            "both on the first poll"
-        );
+        assert_eq!(s.polls(), (1, 1), "both on the first poll");
         assert!(
             !s.driver.waker().will_wake(&s.task.waker()),
             "one waker per branch"
         );
         assert!(s.poll().is_pending());
-        assert_eq!(
-            (s.driver.polls(), s.task.polls()),
-            (1, 1),
-            "nobody was woken"
-        );
+        assert_eq!(s.polls(), (1, 1), "nobody was woken");
 
         // The reactor wakes the driver, outside any poll.
         s.driver.waker().wake();
         assert_eq!(s.outer_wakes(), 1);
         assert!(s.poll().is_pending());
-        assert_eq!(
-            (s.driver.polls(), s.task.polls()),
-            (2, 1),
-            "only the driver"
-        );
+        assert_eq!(s.polls(), (2, 1), "only the driver");
 
         s.task.waker().wake_by_ref();
         assert_eq!(s.outer_wakes(), 2);
         assert!(s.poll().is_pending());
-        assert_eq!((s.driver.polls(), s.task.polls()), (2, 2), "only the task");
+        assert_eq!(s.polls(), (2, 2), "only the task");
     }
 
     #[test]
@@ -330,7 +323,7 @@ mod tests {
         s.driver.waker().wake();
         let wakes = s.outer_wakes();
         assert!(s.poll().is_pending());
-        assert_eq!((s.driver.polls(), s.task.polls()), (2, 2));
+        assert_eq!(s.polls(), (2, 2));
         assert_eq!(
             s.outer_wakes(),
             wakes,
@@ -351,11 +344,7 @@ mod tests {
         s.task.waker().wake();
         let wakes = s.outer_wakes();
         assert!(s.poll().is_pending());
-        assert_eq!(
-            (s.driver.polls(), s.task.polls()),
-            (2, 2),
-            "a second round for the driver"
-        );
+        assert_eq!(s.polls(), (2, 2), "a second round for the driver");
         assert_eq!(s.outer_wakes(), wakes);
     }
 
@@ -381,7 +370,7 @@ mod tests {
         s.driver.waker().wake();
         s.task.waker().wake();
         assert!(s.poll().is_pending());
-        assert_eq!((s.driver.polls(), s.task.polls()), (1, 2));
+        assert_eq!(s.polls(), (1, 2));
         s.task.done.store(true, SeqCst);
         s.task.waker().wake();
         assert!(s.poll().is_ready());
