@@ -43,15 +43,18 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use airflow_protocol::ToSupervisor;
-use airflow_task_sdk::dispatch::{Dispatcher, Exchange, Requester};
+use airflow_task_sdk::dispatch::{Dispatcher, Exchange, Received, Requester};
 use airflow_task_sdk::together::Together;
 use airflow_task_sdk::{BoxFuture, ClientError, Launch, LaunchError, RunOutcome};
-use tokio::io::{AsyncReadExt, AsyncWrite};
+use std::task::Poll;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 mod timer;
@@ -131,13 +134,18 @@ pub async fn run(bundle: &Bundle, launch: Launch) -> Result<RunOutcome, LaunchEr
     launch.comm.set_nonblocking(true).map_err(comm_error)?;
     let stream =
         TcpStream::from_std(launch.comm.try_clone().map_err(comm_error)?).map_err(comm_error)?;
-    // Callers write through a second handle on the same socket: a plain non-blocking `send`,
-    // under the dispatcher's lock, so requests keep their order with the driver's writes.
-    let direct = launch.comm.try_clone().map_err(comm_error)?;
-    let (dispatcher, startup, requester) = Dispatcher::with_direct_writes(
+    // Callers write, and read ahead, through a second handle on the same socket: a plain
+    // non-blocking `send` or `recv`, under the dispatcher's lock, so bytes keep their order
+    // with the driver's writes and reads. A read ahead that takes what tokio's reactor was
+    // about to report costs no spurious wake-up: epoll drops a readiness event whose socket
+    // has nothing left to read by the time it is collected.
+    let direct = Arc::new(launch.comm.try_clone().map_err(comm_error)?);
+    let reader = direct.clone();
+    let (dispatcher, startup, requester) = Dispatcher::with_direct_io(
         launch.session.clone(),
         Instant::now(),
-        Box::new(move |bytes| (&direct).write(bytes)),
+        Box::new(move |bytes| (&*direct).write(bytes)),
+        Box::new(move |buf| (&*reader).read(buf)),
     );
     let mut driver = Box::pin(drive(stream, dispatcher));
     let details = tokio::select! {
@@ -181,10 +189,17 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
+/// What woke the driver.
+enum Turn {
+    /// `false` once no requester is left.
+    Requests(bool),
+    Received(Received),
+    Deadline,
+}
+
 // Reads the socket into the dispatcher, and writes what callers' writes left over, until
 // every requester is gone.
 async fn drive(mut stream: TcpStream, mut dispatcher: Dispatcher) {
-    let mut buf = vec![0u8; 64 * 1024];
     // One timer for the session's deadlines (`Dispatcher::timer_to_set`).
     let mut timer = DeadlineTimer::new();
     // Whether the session may have bytes to write or a new deadline: only after the driver
@@ -202,28 +217,39 @@ async fn drive(mut stream: TcpStream, mut dispatcher: Dispatcher) {
                 timer.set(deadline);
             }
         }
-        // In this order, without drawing a random order each turn as `select!` otherwise
-        // does. Neither side can starve the other: each read takes all the bytes there are,
-        // and callers wait for answers, so requests stop coming while none are read.
-        tokio::select! {
-            biased;
+        // In this order. Neither side can starve the other: each read takes all the bytes
+        // there are, and callers wait for answers, so requests stop coming while none are
+        // read.
+        let turn = std::future::poll_fn(|cx| {
             // Ready when a caller left work for the driver, or when no requester is left.
-            more = std::future::poll_fn(|cx| dispatcher.poll_requests(cx)) => if more {
-                after_requests = true;
-            } else {
-                return;
-            },
+            if let Poll::Ready(more) = dispatcher.poll_requests(cx) {
+                return Poll::Ready(Turn::Requests(more));
+            }
             // Always, while the connection is open: callers send without telling the driver
             // that an answer is owed. After a short read tokio waits for the next readiness
             // event instead of trying `recv` again, so an idle read costs no system call.
-            read = stream.read(&mut buf), if !dispatcher.is_closed() => match read {
-                Ok(0) | Err(_) => {
-                    dispatcher.handle_eof(Instant::now());
-                    after_requests = true;
+            if !dispatcher.is_closed() {
+                let read = dispatcher.poll_receive(cx, |cx, buf| {
+                    let mut buf = ReadBuf::new(buf);
+                    Pin::new(&mut stream)
+                        .poll_read(cx, &mut buf)
+                        .map_ok(|()| buf.filled().len())
+                });
+                if let Poll::Ready(received) = read {
+                    return Poll::Ready(Turn::Received(received));
                 }
-                Ok(n) => dispatcher.handle_input(&buf[..n], Instant::now()),
-            },
-            () = std::future::poll_fn(|cx| timer.poll_fired(cx)), if dispatcher.timer_is_set() => {
+            }
+            if dispatcher.timer_is_set() && timer.poll_fired(cx).is_ready() {
+                return Poll::Ready(Turn::Deadline);
+            }
+            Poll::Pending
+        })
+        .await;
+        match turn {
+            Turn::Requests(true) | Turn::Received(Received::End) => after_requests = true,
+            Turn::Requests(false) => return,
+            Turn::Received(Received::Bytes) => {}
+            Turn::Deadline => {
                 dispatcher.handle_timeout(Instant::now());
                 after_requests = true;
             }

@@ -27,8 +27,23 @@
 //!   must then keep reading for as long as the connection is open, since no caller tells it
 //!   that an answer is owed.
 //!
-//! Either way the driver alone reads and waits: a caller that stops polling its request holds
-//! back no one else's answer or deadline.
+//! A caller that wrote its request itself may also **read its answer at once**
+//! ([`Dispatcher::with_direct_io`]), in the same poll, right after the write: a read that
+//! never waits and, if it finds nothing, another one after handing the CPU over once
+//! (`sched_yield`). When the supervisor shares the CPU, the request's wake-up makes it
+//! runnable there, and it answers in that hand-over as it would while a blocking read waited:
+//! the request completes in the poll that sent it, without the driver, the reactor or a
+//! wake-up. When both reads find nothing (a supervisor on another CPU, or a slow one), the
+//! caller waits as before, and reads ahead less often: after `n` misses in a row it skips the
+//! next `2ⁿ − 1` requests (at most 63), so that a supervisor that never answers that fast
+//! costs two failed reads and a yield in 64 requests. After 32 requests in a row complete in
+//! the poll that sent them, the next one waits for the driver, so that the caller's task
+//! still yields to its executor.
+//!
+//! Either way the driver alone waits: a caller that stops polling its request holds back no
+//! one else's answer or deadline. Every read of the socket, a caller's or the driver's
+//! ([`Dispatcher::poll_receive`]), is made with the table locked, so that the bytes reach the
+//! session in the order they came.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -53,6 +68,20 @@ type Answer = Result<Reply, ExchangeError>;
 /// [`io::ErrorKind::WouldBlock`] when the socket's buffer is full (a non-blocking socket's
 /// `write`).
 pub type DirectWrite = Box<dyn Fn(&[u8]) -> io::Result<usize> + Send + Sync>;
+
+/// A read from the comm socket that never waits: the count of bytes read, 0 at the end of
+/// the stream, or [`io::ErrorKind::WouldBlock`] when there is nothing to read (a non-blocking
+/// socket's `read`).
+pub type DirectRead = Box<dyn Fn(&mut [u8]) -> io::Result<usize> + Send + Sync>;
+
+/// The size of the table's read buffer, which the driver's reads and the callers' share.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// Requests in a row that may complete in the poll that sent them (see the module docs).
+const MAX_READ_AHEAD_STREAK: u32 = 32;
+
+/// After this many failed reads ahead in a row, a caller reads ahead once in `2^n` requests.
+const MAX_READ_AHEAD_BACKOFF: u32 = 6;
 
 /// The callers' side: sends requests to the driver. Cheap to clone.
 pub struct Requester {
@@ -105,6 +134,10 @@ struct Shared {
     requesters: AtomicUsize,
     /// Set when callers write their own requests ([`Dispatcher::with_direct_writes`]).
     direct: Option<DirectWrite>,
+    /// Set when callers also read their answers at once ([`Dispatcher::with_direct_io`]).
+    read_ahead: Option<DirectRead>,
+    /// The session closed: the driver stops reading. Set with the table locked.
+    closed: AtomicBool,
 }
 
 struct Table {
@@ -131,6 +164,49 @@ struct Table {
     last_read_answers: usize,
     /// Tickets free for reuse.
     free: Vec<usize>,
+    /// Where the socket is read into, by the driver or by a caller reading ahead; allocated at
+    /// the first read.
+    read_buf: Vec<u8>,
+    /// When callers read ahead.
+    read_ahead: ReadAhead,
+    /// Where `StartupDetails`, or why the connection ended before it came, goes.
+    startup: Option<async_channel::Sender<Result<Box<StartupDetails>, String>>>,
+}
+
+/// When a caller that wrote its request reads its answer at once (see the module docs).
+#[derive(Default)]
+struct ReadAhead {
+    /// Requests in a row that completed in the poll that sent them.
+    streak: u32,
+    /// Failed reads ahead in a row.
+    misses: u32,
+    /// Requests to send before the next read ahead.
+    skip: u32,
+}
+
+impl ReadAhead {
+    fn should_try(&mut self) -> bool {
+        if self.streak >= MAX_READ_AHEAD_STREAK {
+            self.streak = 0;
+            return false;
+        }
+        if self.skip > 0 {
+            self.skip -= 1;
+            return false;
+        }
+        true
+    }
+
+    fn hit(&mut self) {
+        self.misses = 0;
+        self.streak += 1;
+    }
+
+    fn miss(&mut self) {
+        self.streak = 0;
+        self.misses = (self.misses + 1).min(MAX_READ_AHEAD_BACKOFF);
+        self.skip = (1 << self.misses) - 1;
+    }
 }
 
 struct Queued {
@@ -235,6 +311,101 @@ impl Table {
         }
         Poll::Ready(())
     }
+
+    /// Routes the session's events: each answer into its caller's slot (and the caller's
+    /// waker into `wake`), `StartupDetails` to the run. Sets `closed` if the session closed.
+    /// What must wait until the table is unlocked is left in the returned [`Routed`].
+    fn route(&mut self, closed: &AtomicBool, wake: &mut Vec<Waker>) -> Routed {
+        let mut startup = None;
+        let mut violation = None;
+        let mut answers = 0;
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                Event::Startup(details) => startup = Some(Ok(details)),
+                Event::Reply { id, result } => {
+                    answers += 1;
+                    if let Some(ticket) = take_ticket(&mut self.tickets, id.0) {
+                        let answer = result.map_err(ExchangeError::Remote);
+                        wake.extend(self.answer(ticket, answer));
+                    }
+                }
+                Event::Closed(reason) => {
+                    closed.store(true, Ordering::Release);
+                    if let CloseReason::Violation(v) = &reason {
+                        violation = Some(v.to_string());
+                    }
+                    startup.get_or_insert(Err(reason.to_string()));
+                }
+            }
+        }
+        if answers > 0 {
+            self.last_read_answers = answers;
+        }
+        Routed {
+            startup: startup.and_then(|details| Some((self.startup.take()?, details))),
+            violation,
+        }
+    }
+
+    /// Reads what the socket has with `read` (`Poll::Pending` when it has nothing) into the
+    /// session: `Ready(true)` if the stream ended (or the read failed, which ends it too).
+    fn receive(&mut self, read: impl FnOnce(&mut [u8]) -> Poll<io::Result<usize>>) -> Poll<bool> {
+        if self.read_buf.is_empty() {
+            self.read_buf = vec![0; READ_BUFFER];
+        }
+        let result = read(&mut self.read_buf);
+        let now = Instant::now();
+        match result {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(n)) if n > 0 => {
+                self.session.handle_input(&self.read_buf[..n], now);
+                Poll::Ready(false)
+            }
+            Poll::Ready(_) => {
+                self.session.handle_eof(now);
+                Poll::Ready(true)
+            }
+        }
+    }
+}
+
+/// What routing the session's events leaves for after the table is unlocked.
+#[must_use]
+struct Routed {
+    startup: Option<(
+        async_channel::Sender<Result<Box<StartupDetails>, String>>,
+        Result<Box<StartupDetails>, String>,
+    )>,
+    violation: Option<String>,
+}
+
+impl Routed {
+    fn finish(self) {
+        if let Some(violation) = self.violation {
+            tracing::error!(target: "airflow.sdk", "{violation}");
+        }
+        if let Some((tx, details)) = self.startup {
+            let _ = tx.try_send(details);
+        }
+    }
+}
+
+/// A caller's read ahead: the socket's bytes, or, if it has none yet, one more read after
+/// handing the CPU to whatever else waits for it. The supervisor, woken by the request, may
+/// wait for this CPU: a blocking read would hand it over the same way.
+fn read_ahead(read: &DirectRead, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    for attempt in 0..2 {
+        match read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if attempt == 0 {
+                    std::thread::yield_now();
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return Poll::Ready(other),
+        }
+    }
+    Poll::Pending
 }
 
 /// Keeps `cx`'s waker in `slot`, cloning it only if it would wake another task.
@@ -269,7 +440,9 @@ enum Step {
 }
 
 impl Exchange {
-    /// Encodes the request into the session and writes it out at once (direct writes).
+    /// Encodes the request into the session and writes it out at once (direct writes), then,
+    /// if callers read ahead, reads the socket once: its ticket, and its answer if that read
+    /// brought it.
     fn send_directly(
         shared: &Shared,
         write: &DirectWrite,
@@ -277,19 +450,48 @@ impl Exchange {
         body: &ToSupervisor,
         timeout: Duration,
         cx: &Context<'_>,
-    ) -> Result<usize, LocalError> {
+    ) -> Result<(usize, Poll<Answer>), LocalError> {
         let now = Instant::now();
         let id = table.session.send_with(body, timeout, None, now)?;
-        let ticket = table.take_slot(Slot::Waiting(Some(cx.waker().clone())));
+        // No waker yet: an answer read ahead below is taken here, not woken for.
+        let ticket = table.take_slot(Slot::Waiting(None));
         table.tickets.push_back((id.0, ticket));
         let written = table.write_out(|bytes| match write(bytes) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
             other => Poll::Ready(other),
         });
-        // The driver finishes a write the socket would not take, and moves its timer if this
-        // request is due before it fires; an end of the session reached here wakes it too.
+        let mut wake = Vec::new();
+        let mut routed = None;
+        if let Some(read) = shared.read_ahead.as_ref() {
+            let open = table.session.state() != SessionState::Closed;
+            if written.is_ready() && open && table.read_ahead.should_try() {
+                let received = table.receive(|buf| read_ahead(read, buf));
+                if received.is_ready() {
+                    routed = Some(table.route(&shared.closed, &mut wake));
+                }
+                if matches!(table.slots[ticket], Slot::Answered(_)) {
+                    table.read_ahead.hit();
+                } else {
+                    table.read_ahead.miss();
+                }
+            }
+        }
+        let outcome = match std::mem::replace(&mut table.slots[ticket], Slot::Free) {
+            Slot::Answered(answer) => {
+                table.free.push(ticket);
+                table.uncollected -= 1;
+                Poll::Ready(answer)
+            }
+            _ => {
+                table.slots[ticket] = Slot::Waiting(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+        };
+        // The driver finishes a write the socket would not take, moves its timer if this
+        // request still waits and is due before it fires, and learns that the session ended
+        // if it did here.
         let driver_needed = written.is_pending()
-            || table.timer_at.is_none_or(|at| at > now + timeout)
+            || (outcome.is_pending() && table.timer_at.is_none_or(|at| at > now + timeout))
             || table.session.state() == SessionState::Closed;
         let driver = if driver_needed {
             table.driver_needed = true;
@@ -298,10 +500,16 @@ impl Exchange {
             None
         };
         drop(table);
+        if let Some(routed) = routed {
+            routed.finish();
+        }
+        for waker in wake {
+            waker.wake();
+        }
         if let Some(driver) = driver {
             driver.wake();
         }
-        Ok(ticket)
+        Ok((ticket, outcome))
     }
 }
 
@@ -333,7 +541,8 @@ impl Future for Exchange {
                 if let Some(write) = this.shared.direct.as_ref().filter(|_| alone) {
                     return match Self::send_directly(&this.shared, write, table, &body, timeout, cx)
                     {
-                        Ok(ticket) => {
+                        Ok((_, Poll::Ready(answer))) => Poll::Ready(answer),
+                        Ok((ticket, Poll::Pending)) => {
                             this.step = Step::Sent(ticket);
                             Poll::Pending
                         }
@@ -401,15 +610,8 @@ pub struct Dispatcher {
     timer_at: Option<Instant>,
     /// A clone of the driver's waker in the table, while it is there.
     registered: Option<Waker>,
-    routing: Routing,
-}
-
-/// Where the session's events go.
-struct Routing {
-    /// Callers to wake once the table is unlocked.
+    /// Callers to wake once the table is unlocked, reused.
     wake: Vec<Waker>,
-    startup: Option<async_channel::Sender<Result<Box<StartupDetails>, String>>>,
-    closed: bool,
 }
 
 /// Resolves to `StartupDetails`, or to why the connection ended before it came.
@@ -429,7 +631,7 @@ impl Dispatcher {
     /// A dispatcher over a new session whose requests go out through the driver, the future
     /// of its `StartupDetails`, and the first requester (clone it for more).
     pub fn new(config: SessionConfig, now: Instant) -> (Self, Startup, Requester) {
-        Self::build(config, now, None)
+        Self::build(config, now, None, None)
     }
 
     /// As [`new`](Self::new), but each caller writes its own request with `write`, in the
@@ -441,13 +643,27 @@ impl Dispatcher {
         now: Instant,
         write: DirectWrite,
     ) -> (Self, Startup, Requester) {
-        Self::build(config, now, Some(write))
+        Self::build(config, now, Some(write), None)
+    }
+
+    /// As [`with_direct_writes`](Self::with_direct_writes), and a caller that wrote its
+    /// request also reads its answer at once with `read`, in the same poll, while that keeps
+    /// finding the answer there (see the [module docs](self)). The driver must then read
+    /// through [`poll_receive`](Self::poll_receive), never outside the table's lock.
+    pub fn with_direct_io(
+        config: SessionConfig,
+        now: Instant,
+        write: DirectWrite,
+        read: DirectRead,
+    ) -> (Self, Startup, Requester) {
+        Self::build(config, now, Some(write), Some(read))
     }
 
     fn build(
         config: SessionConfig,
         now: Instant,
         direct: Option<DirectWrite>,
+        read_ahead: Option<DirectRead>,
     ) -> (Self, Startup, Requester) {
         let (tx, rx) = async_channel::bounded(1);
         let shared = Arc::new(Shared {
@@ -463,8 +679,13 @@ impl Dispatcher {
                 uncollected: 0,
                 last_read_answers: 0,
                 free: Vec::new(),
+                read_buf: Vec::new(),
+                read_ahead: ReadAhead::default(),
+                startup: Some(tx),
             }),
             direct,
+            read_ahead,
+            closed: AtomicBool::new(false),
             driver_signalled: AtomicBool::new(false),
             requesters: AtomicUsize::new(1),
         });
@@ -473,27 +694,45 @@ impl Dispatcher {
             taken: Vec::new(),
             timer_at: None,
             registered: None,
-            routing: Routing {
-                wake: Vec::new(),
-                startup: Some(tx),
-                closed: false,
-            },
+            wake: Vec::new(),
         };
         (dispatcher, Startup(rx), Requester { shared })
+    }
+
+    /// Reads the socket with `read`, a non-blocking read such as `AsyncRead::poll_read`
+    /// (called with the table locked), and feeds the session what it gives:
+    /// `Ready(Received::End)` if the stream ended or the read failed, `Ready(Received::Bytes)`
+    /// after other bytes, `Pending` while there is nothing to read. Must be the driver's only
+    /// way to read when callers read ahead ([`with_direct_io`](Self::with_direct_io)).
+    pub fn poll_receive(
+        &mut self,
+        cx: &mut Context<'_>,
+        read: impl FnOnce(&mut Context<'_>, &mut [u8]) -> Poll<io::Result<usize>>,
+    ) -> Poll<Received> {
+        let mut table = self.shared.lock();
+        let Poll::Ready(ended) = table.receive(|buf| read(cx, buf)) else {
+            return Poll::Pending;
+        };
+        route(&self.shared, &mut self.wake, table);
+        Poll::Ready(if ended {
+            Received::End
+        } else {
+            Received::Bytes
+        })
     }
 
     /// Feeds bytes read from the socket.
     pub fn handle_input(&mut self, data: &[u8], now: Instant) {
         let mut table = self.shared.lock();
         table.session.handle_input(data, now);
-        self.routing.dispatch(table);
+        route(&self.shared, &mut self.wake, table);
     }
 
     /// The socket reached its end (or failed).
     pub fn handle_eof(&mut self, now: Instant) {
         let mut table = self.shared.lock();
         table.session.handle_eof(now);
-        self.routing.dispatch(table);
+        route(&self.shared, &mut self.wake, table);
     }
 
     /// The driver's timer fired (see [`timer_to_set`](Self::timer_to_set)). Early calls are
@@ -503,7 +742,7 @@ impl Dispatcher {
         table.timer_at = None;
         self.timer_at = None;
         table.session.handle_timeout(now);
-        self.routing.dispatch(table);
+        route(&self.shared, &mut self.wake, table);
     }
 
     /// Takes the callers' queued requests into the session, all of them, so that they go out
@@ -545,13 +784,12 @@ impl Dispatcher {
             {
                 Ok(id) => table.tickets.push_back((id.0, request.ticket)),
                 Err(error) => self
-                    .routing
                     .wake
                     .extend(table.answer(request.ticket, Err(ExchangeError::Local(error)))),
             }
         }
         drop(table);
-        self.routing.wake_callers();
+        self.wake_callers();
         Poll::Ready(true)
     }
 
@@ -569,8 +807,8 @@ impl Dispatcher {
         let written = table.write_out(|bytes| write(cx, bytes));
         // A write that failed here, or a caller's that failed, closed the session: its
         // callers learn it now.
-        if !self.routing.closed && table.session.state() == SessionState::Closed {
-            self.routing.dispatch(table);
+        if !self.is_closed() && table.session.state() == SessionState::Closed {
+            route(&self.shared, &mut self.wake, table);
         }
         written
     }
@@ -602,7 +840,7 @@ impl Dispatcher {
 
     /// Whether the connection is over (stop reading; requests are refused).
     pub fn is_closed(&self) -> bool {
-        self.routing.closed
+        self.shared.closed.load(Ordering::Acquire)
     }
 
     /// Whether the supervisor owes the task something (`StartupDetails`, or the answer to a
@@ -611,58 +849,38 @@ impl Dispatcher {
     /// of stream is then seen with the next request.
     pub fn expects_input(&self) -> bool {
         let table = self.shared.lock();
-        !self.routing.closed
+        !self.is_closed()
             && (table.session.state() == SessionState::AwaitingStartup
                 || table.session.pending_requests() > 0)
     }
 }
 
-impl Routing {
-    /// Routes the session's events: answers to their callers, `StartupDetails` to the run.
-    /// Wakes no one before the table is unlocked.
-    fn dispatch(&mut self, mut table: MutexGuard<'_, Table>) {
-        let mut startup = None;
-        let mut violation = None;
-        let mut answers = 0;
-        while let Some(event) = table.session.poll_event() {
-            match event {
-                Event::Startup(details) => startup = Some(Ok(details)),
-                Event::Reply { id, result } => {
-                    answers += 1;
-                    if let Some(ticket) = take_ticket(&mut table.tickets, id.0) {
-                        let answer = result.map_err(ExchangeError::Remote);
-                        self.wake.extend(table.answer(ticket, answer));
-                    }
-                }
-                Event::Closed(reason) => {
-                    self.closed = true;
-                    if let CloseReason::Violation(v) = &reason {
-                        violation = Some(v.to_string());
-                    }
-                    startup.get_or_insert(Err(reason.to_string()));
-                }
-            }
-        }
-        if answers > 0 {
-            table.last_read_answers = answers;
-        }
-        drop(table);
-        if let Some(violation) = violation {
-            tracing::error!(target: "airflow.sdk", "{violation}");
-        }
-        if let Some(details) = startup {
-            if let Some(tx) = self.startup.take() {
-                let _ = tx.try_send(details);
-            }
-        }
-        self.wake_callers();
+/// Routes the session's events (see [`Table::route`]), then, with the table unlocked, wakes
+/// whoever they are for.
+fn route(shared: &Shared, wake: &mut Vec<Waker>, mut table: MutexGuard<'_, Table>) {
+    let routed = table.route(&shared.closed, wake);
+    drop(table);
+    routed.finish();
+    for waker in wake.drain(..) {
+        waker.wake();
     }
+}
 
+impl Dispatcher {
     fn wake_callers(&mut self) {
         for waker in self.wake.drain(..) {
             waker.wake();
         }
     }
+}
+
+/// What [`Dispatcher::poll_receive`] read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Received {
+    /// Bytes, fed to the session.
+    Bytes,
+    /// The end of the stream, or a failed read: the session is closed.
+    End,
 }
 
 impl Drop for Dispatcher {
@@ -672,15 +890,15 @@ impl Drop for Dispatcher {
         table.driver_gone = true;
         for queued in std::mem::take(&mut table.queue) {
             let waker = table.answer(queued.ticket, Err(ExchangeError::Local(LocalError::Closed)));
-            self.routing.wake.extend(waker);
+            self.wake.extend(waker);
         }
         for (_, ticket) in std::mem::take(&mut table.tickets) {
             let closed = Err(ExchangeError::Remote(ReplyError::ConnectionClosed));
             let waker = table.answer(ticket, closed);
-            self.routing.wake.extend(waker);
+            self.wake.extend(waker);
         }
         drop(table);
-        self.routing.wake_callers();
+        self.wake_callers();
     }
 }
 

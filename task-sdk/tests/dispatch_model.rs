@@ -1,6 +1,7 @@
 //! Random interleavings of callers, the driver, the socket and the supervisor around a
-//! `Dispatcher`, in both write modes (through the driver, and written by the callers), and
-//! what must hold whatever the order:
+//! `Dispatcher`, in its three modes (requests written by the driver; written by their
+//! callers; written by their callers, who also read ahead for their answers), and what must
+//! hold whatever the order:
 //!
 //! * every answer reaches the caller that asked for it;
 //! * requests reach the supervisor whole, numbered upwards in the order they arrive,
@@ -78,16 +79,98 @@ enum SocketMode {
     Broken,
 }
 
-/// The task's end of the socket, as both the callers' direct writes and the driver see it.
+/// How the dispatcher sends requests and reads answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// The driver writes every request.
+    Driver,
+    /// Callers write their own requests.
+    DirectWrites,
+    /// Callers write their own requests and read ahead for their answers.
+    DirectIo,
+}
+
+/// The socket between the task and the supervisor, and the supervisor: what both the callers'
+/// direct writes and reads and the driver see.
 struct Socket {
     /// Written and not yet read by the supervisor.
     bytes: Vec<u8>,
     mode: SocketMode,
+    supervisor: SupervisorSession,
+    /// Requests the supervisor has read and not answered: id and key.
+    unanswered: VecDeque<(i64, String)>,
+    /// The last request id the supervisor read.
+    last_id: i64,
+    /// Answers on their way to the task.
+    to_task: Vec<u8>,
+    /// The supervisor closed the connection: reads end once `to_task` is read.
+    closed: bool,
+    /// The supervisor reads and answers each request as soon as it is written, as one on
+    /// the same CPU does when the caller yields to it.
+    eager: bool,
+}
+
+impl Socket {
+    fn supervisor_reads(&mut self) {
+        let bytes = std::mem::take(&mut self.bytes);
+        self.supervisor.handle_input(&bytes);
+        while let Some(event) = self.supervisor.poll_event() {
+            match event {
+                SupervisorEvent::Request {
+                    id,
+                    body: ToSupervisor::GetVariable(request),
+                    ..
+                } => {
+                    assert!(id > self.last_id, "request {id} after {}", self.last_id);
+                    self.last_id = id;
+                    self.unanswered.push_back((id, request.key.to_string()));
+                }
+                other => panic!("the supervisor read something else: {other:?}"),
+            }
+        }
+    }
+
+    fn supervisor_answers(&mut self, count: usize, newest_first: bool) {
+        if self.closed {
+            return;
+        }
+        for _ in 0..count {
+            let next = if newest_first {
+                self.unanswered.pop_back()
+            } else {
+                self.unanswered.pop_front()
+            };
+            let Some((id, key)) = next else { break };
+            let body = ToTask::VariableResult(m::VariableResult {
+                key: key.as_str().into(),
+                value: Some(key.as_str().into()),
+            });
+            self.supervisor.respond(id, Response::Body(&body)).unwrap();
+        }
+        let bytes = self.supervisor.transmit().to_vec();
+        self.supervisor.advance_transmit(bytes.len());
+        self.to_task.extend_from_slice(&bytes);
+    }
+
+    /// A non-blocking read of at most `up_to` bytes of what the supervisor sent.
+    fn read(&mut self, buf: &mut [u8], up_to: usize) -> io::Result<usize> {
+        let n = buf.len().min(up_to).min(self.to_task.len());
+        if n == 0 {
+            return if self.closed && self.to_task.is_empty() {
+                Ok(0)
+            } else {
+                Err(io::ErrorKind::WouldBlock.into())
+            };
+        }
+        buf[..n].copy_from_slice(&self.to_task[..n]);
+        self.to_task.drain(..n);
+        Ok(n)
+    }
 }
 
 fn write(socket: &Mutex<Socket>, data: &[u8]) -> io::Result<usize> {
     let mut socket = socket.lock().unwrap();
-    match socket.mode {
+    let written = match socket.mode {
         SocketMode::Broken => Err(io::ErrorKind::BrokenPipe.into()),
         SocketMode::Takes(0) => Err(io::ErrorKind::WouldBlock.into()),
         SocketMode::Takes(budget) => {
@@ -96,7 +179,12 @@ fn write(socket: &Mutex<Socket>, data: &[u8]) -> io::Result<usize> {
             socket.mode = SocketMode::Takes(budget - n);
             Ok(n)
         }
+    };
+    if socket.eager {
+        socket.supervisor_reads();
+        socket.supervisor_answers(usize::MAX, false);
     }
+    written
 }
 
 #[derive(Clone, Debug)]
@@ -126,6 +214,8 @@ enum Op {
     },
     /// The supervisor closes the connection; the driver reads the end of the stream.
     Eof,
+    /// The supervisor answers each request as soon as it is written, or stops doing so.
+    Eager(bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -142,6 +232,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (1usize..200).prop_map(Op::Deliver),
         1 => (0u64..300).prop_map(|after_ms| Op::Timeout { after_ms }),
         1 => Just(Op::Eof),
+        2 => any::<bool>().prop_map(Op::Eager),
     ]
 }
 
@@ -156,13 +247,7 @@ struct Model {
     dispatcher: Dispatcher,
     requester: Requester,
     socket: Arc<Mutex<Socket>>,
-    supervisor: SupervisorSession,
-    /// Requests the supervisor has read and not answered: id and key.
-    unanswered: VecDeque<(i64, String)>,
-    /// The last request id the supervisor read.
-    last_id: i64,
-    /// Answers on their way to the task.
-    to_task: Vec<u8>,
+    mode: Mode,
     driver: Woken,
     /// The driver's last write found the socket full: it waits for it to take bytes.
     driver_waits_to_write: bool,
@@ -171,39 +256,46 @@ struct Model {
 }
 
 impl Model {
-    fn new(direct: bool) -> Self {
-        let socket = Arc::new(Mutex::new(Socket {
-            bytes: Vec::new(),
-            mode: SocketMode::Takes(usize::MAX),
-        }));
-        let now = Instant::now();
-        let config = SessionConfig::default();
-        let (mut dispatcher, _startup, requester) = if direct {
-            let socket = socket.clone();
-            Dispatcher::with_direct_writes(config, now, Box::new(move |data| write(&socket, data)))
-        } else {
-            Dispatcher::new(config, now)
-        };
+    fn new(mode: Mode) -> Self {
         let mut supervisor = SupervisorSession::new(SupervisorConfig::default());
         let details = local_startup_details(&test_args("dag", "task")).unwrap();
         supervisor.send_startup(&details).unwrap();
         let startup = supervisor.transmit().to_vec();
         supervisor.advance_transmit(startup.len());
-        dispatcher.handle_input(&startup, now);
+        let socket = Arc::new(Mutex::new(Socket {
+            bytes: Vec::new(),
+            mode: SocketMode::Takes(usize::MAX),
+            supervisor,
+            unanswered: VecDeque::new(),
+            last_id: 0,
+            to_task: startup,
+            closed: false,
+            eager: false,
+        }));
+        let now = Instant::now();
+        let config = SessionConfig::default();
+        let writer = socket.clone();
+        let write = Box::new(move |data: &[u8]| write(&writer, data));
+        let (dispatcher, _startup, requester) = match mode {
+            Mode::Driver => Dispatcher::new(config, now),
+            Mode::DirectWrites => Dispatcher::with_direct_writes(config, now, write),
+            Mode::DirectIo => {
+                let reader = socket.clone();
+                let read = move |buf: &mut [u8]| reader.lock().unwrap().read(buf, usize::MAX);
+                Dispatcher::with_direct_io(config, now, write, Box::new(read))
+            }
+        };
         let mut model = Self {
             dispatcher,
             requester,
             socket,
-            supervisor,
-            unanswered: VecDeque::new(),
-            last_id: 0,
-            to_task: Vec::new(),
+            mode,
             driver: Woken::new(),
             driver_waits_to_write: false,
             callers: Vec::new(),
             start: now,
         };
-        model.run_driver(true);
+        model.deliver(usize::MAX);
         model
     }
 
@@ -261,51 +353,32 @@ impl Model {
         }
     }
 
-    fn supervisor_reads(&mut self) {
-        let bytes = std::mem::take(&mut self.socket.lock().unwrap().bytes);
-        self.supervisor.handle_input(&bytes);
-        while let Some(event) = self.supervisor.poll_event() {
-            match event {
-                SupervisorEvent::Request {
-                    id,
-                    body: ToSupervisor::GetVariable(request),
-                    ..
-                } => {
-                    assert!(id > self.last_id, "request {id} after {}", self.last_id);
-                    self.last_id = id;
-                    self.unanswered.push_back((id, request.key.to_string()));
-                }
-                other => panic!("the supervisor read something else: {other:?}"),
+    /// Up to `up_to` bytes of answers reach the task, read by the driver; then it runs.
+    fn deliver(&mut self, up_to: usize) {
+        let mut cx = Context::from_waker(&self.driver.waker);
+        let socket = &self.socket;
+        if self.mode == Mode::DirectIo {
+            // Through the dispatcher, with its table locked, as callers read ahead. The end
+            // of the stream is read as the adapters' drivers read it.
+            let _ = self
+                .dispatcher
+                .poll_receive(&mut cx, |_, buf| match socket.lock().unwrap().read(buf, up_to) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
+                    other => Poll::Ready(other),
+                });
+        } else {
+            let mut peer = socket.lock().unwrap();
+            let n = up_to.min(peer.to_task.len());
+            let chunk: Vec<u8> = peer.to_task.drain(..n).collect();
+            let ended = peer.closed && peer.to_task.is_empty();
+            drop(peer);
+            if !chunk.is_empty() {
+                self.dispatcher.handle_input(&chunk, Instant::now());
+            }
+            if ended {
+                self.dispatcher.handle_eof(Instant::now());
             }
         }
-    }
-
-    fn supervisor_answers(&mut self, count: usize, newest_first: bool) {
-        for _ in 0..count {
-            let next = if newest_first {
-                self.unanswered.pop_back()
-            } else {
-                self.unanswered.pop_front()
-            };
-            let Some((id, key)) = next else { break };
-            let body = ToTask::VariableResult(m::VariableResult {
-                key: key.as_str().into(),
-                value: Some(key.as_str().into()),
-            });
-            self.supervisor.respond(id, Response::Body(&body)).unwrap();
-        }
-        let bytes = self.supervisor.transmit().to_vec();
-        self.supervisor.advance_transmit(bytes.len());
-        self.to_task.extend_from_slice(&bytes);
-    }
-
-    fn deliver(&mut self, up_to: usize) {
-        let n = up_to.min(self.to_task.len());
-        if n == 0 {
-            return;
-        }
-        let chunk: Vec<u8> = self.to_task.drain(..n).collect();
-        self.dispatcher.handle_input(&chunk, Instant::now());
         self.run_driver(true);
     }
 
@@ -347,8 +420,9 @@ impl Model {
                 answer,
                 newest_first,
             } => {
-                self.supervisor_reads();
-                self.supervisor_answers(answer, newest_first);
+                let mut peer = self.socket.lock().unwrap();
+                peer.supervisor_reads();
+                peer.supervisor_answers(answer, newest_first);
             }
             Op::Deliver(up_to) => self.deliver(up_to),
             Op::Timeout { after_ms } => {
@@ -358,10 +432,10 @@ impl Model {
             }
             Op::Eof => {
                 // What the supervisor sent before closing arrives first.
+                self.socket.lock().unwrap().closed = true;
                 self.deliver(usize::MAX);
-                self.dispatcher.handle_eof(Instant::now());
-                self.run_driver(true);
             }
+            Op::Eager(eager) => self.socket.lock().unwrap().eager = eager,
         }
     }
 
@@ -385,8 +459,10 @@ impl Model {
         }
         for _ in 0..100 {
             self.run_driver(false);
-            self.supervisor_reads();
-            self.supervisor_answers(usize::MAX, false);
+            let mut peer = self.socket.lock().unwrap();
+            peer.supervisor_reads();
+            peer.supervisor_answers(usize::MAX, false);
+            drop(peer);
             self.deliver(usize::MAX);
             self.run_callers();
         }
@@ -420,8 +496,11 @@ impl Model {
     }
 }
 
-fn run(direct: bool, ops: &[Op]) {
-    let mut model = Model::new(direct);
+fn run(mode: Mode, ops: &[Op]) {
+    let mut model = Model::new(mode);
+    // Half the cases start with a supervisor that answers at once: callers reading ahead
+    // then find most answers in the poll that sent them.
+    model.apply(&Op::Eager(ops.len() % 2 == 0));
     for op in ops {
         model.apply(op);
     }
@@ -444,14 +523,21 @@ proptest! {
     fn requests_written_by_their_callers_always_get_their_own_answers(
         ops in proptest::collection::vec(op(), 1..80),
     ) {
-        run(true, &ops);
+        run(Mode::DirectWrites, &ops);
     }
 
     #[test]
     fn requests_written_by_the_driver_always_get_their_own_answers(
         ops in proptest::collection::vec(op(), 1..80),
     ) {
-        run(false, &ops);
+        run(Mode::Driver, &ops);
+    }
+
+    #[test]
+    fn callers_reading_ahead_always_get_their_own_answers(
+        ops in proptest::collection::vec(op(), 1..80),
+    ) {
+        run(Mode::DirectIo, &ops);
     }
 }
 
@@ -468,5 +554,5 @@ fn a_partial_direct_write_then_a_queued_request_keeps_their_order() {
         },
         Op::Driver,
     ];
-    run(true, &ops);
+    run(Mode::DirectWrites, &ops);
 }
