@@ -64,6 +64,10 @@ use crate::runtime::ExchangeError;
 
 type Answer = Result<Reply, ExchangeError>;
 
+/// `StartupDetails`, or why the connection ended before it came.
+type StartupResult = Result<Box<StartupDetails>, String>;
+type StartupSender = async_channel::Sender<StartupResult>;
+
 /// A write to the comm socket that never waits: the count of bytes taken, or
 /// [`io::ErrorKind::WouldBlock`] when the socket's buffer is full (a non-blocking socket's
 /// `write`).
@@ -170,7 +174,7 @@ struct Table {
     /// When callers read ahead.
     read_ahead: ReadAhead,
     /// Where `StartupDetails`, or why the connection ended before it came, goes.
-    startup: Option<async_channel::Sender<Result<Box<StartupDetails>, String>>>,
+    startup: Option<StartupSender>,
 }
 
 /// When a caller that wrote its request reads its answer at once (see the module docs).
@@ -372,10 +376,7 @@ impl Table {
 /// What routing the session's events leaves for after the table is unlocked.
 #[must_use]
 struct Routed {
-    startup: Option<(
-        async_channel::Sender<Result<Box<StartupDetails>, String>>,
-        Result<Box<StartupDetails>, String>,
-    )>,
+    startup: Option<(StartupSender, StartupResult)>,
     violation: Option<String>,
 }
 
@@ -615,11 +616,11 @@ pub struct Dispatcher {
 }
 
 /// Resolves to `StartupDetails`, or to why the connection ended before it came.
-pub struct Startup(async_channel::Receiver<Result<Box<StartupDetails>, String>>);
+pub struct Startup(async_channel::Receiver<StartupResult>);
 
 impl Startup {
     /// Waits for `StartupDetails` (the session bounds the wait).
-    pub async fn details(self) -> Result<Box<StartupDetails>, String> {
+    pub async fn details(self) -> StartupResult {
         self.0
             .recv()
             .await

@@ -360,12 +360,12 @@ impl Model {
         if self.mode == Mode::DirectIo {
             // Through the dispatcher, with its table locked, as callers read ahead. The end
             // of the stream is read as the adapters' drivers read it.
-            let _ = self
-                .dispatcher
-                .poll_receive(&mut cx, |_, buf| match socket.lock().unwrap().read(buf, up_to) {
+            let _ = self.dispatcher.poll_receive(&mut cx, |_, buf| {
+                match socket.lock().unwrap().read(buf, up_to) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
                     other => Poll::Ready(other),
-                });
+                }
+            });
         } else {
             let mut peer = socket.lock().unwrap();
             let n = up_to.min(peer.to_task.len());
