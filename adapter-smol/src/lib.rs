@@ -37,17 +37,21 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+use std::future::Future;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use airflow_protocol::ToSupervisor;
-use airflow_task_sdk::dispatch::{Dispatcher, Exchange, Requester};
+use airflow_task_sdk::dispatch::{Dispatcher, Exchange, Requester, Startup};
 use airflow_task_sdk::together::Together;
 use airflow_task_sdk::{BoxFuture, ClientError, Launch, LaunchError, RunOutcome};
 use async_io::{Async, Timer};
 use futures_io::{AsyncRead, AsyncWrite};
-use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
+use futures_lite::{future, AsyncWriteExt};
 
 pub use airflow_task_sdk::{
     self as sdk, protocol, AssetKey, BundleMetadata, Cancellation, Connection, Defer, NotFound,
@@ -108,17 +112,40 @@ impl sdk::Adapter for SmolRuntime {
 
 /// Runs one task instance over a connected comm socket. The returned future needs no
 /// particular executor: poll it with smol, `async_std::task::block_on`, or `async_io::block_on`.
+///
+/// A request sent on its own is written by its caller, in the poll that sends it, and its
+/// caller reads ahead for the answer ([`sdk::dispatch::Dispatcher::with_direct_io`]).
 pub async fn run(bundle: &Bundle, launch: Launch) -> Result<RunOutcome, LaunchError> {
+    let comm_error = |e: std::io::Error| LaunchError(format!("comm socket: {e}"));
+    launch.comm.set_nonblocking(true).map_err(comm_error)?;
     let stream = launch
         .comm
         .try_clone()
         .and_then(Async::<TcpStream>::new)
-        .map_err(|e| LaunchError(format!("comm socket: {e}")))?;
-    run_over(bundle, launch, stream).await
+        .map_err(comm_error)?;
+    // Callers write, and read ahead, through a second handle on the same socket: a plain
+    // non-blocking `send` or `recv`, under the dispatcher's lock, so bytes keep their order
+    // with the driver's writes and reads.
+    let direct = Arc::new(launch.comm.try_clone().map_err(comm_error)?);
+    let reader = direct.clone();
+    let (dispatcher, startup, requester) = Dispatcher::with_direct_io(
+        launch.session.clone(),
+        Instant::now(),
+        Box::new(move |bytes| (&*direct).write(bytes)),
+        Box::new(move |buf| (&*reader).read(buf)),
+    );
+    let connection = Dispatch {
+        dispatcher,
+        startup,
+        requester,
+        reads_always: true,
+    };
+    run_on(bundle, launch, stream, connection).await
 }
 
 /// [`run`] over any `futures-io` stream connected to the supervisor's comm socket (an
-/// async-std `TcpStream`, for example). `launch.comm` is not used.
+/// async-std `TcpStream`, for example). `launch.comm` is not used. Requests go out through
+/// the driver, which reads the stream only while an answer is owed.
 pub async fn run_over<S>(
     bundle: &Bundle,
     launch: Launch,
@@ -128,6 +155,39 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let (dispatcher, startup, requester) = Dispatcher::new(launch.session.clone(), Instant::now());
+    let connection = Dispatch {
+        dispatcher,
+        startup,
+        requester,
+        reads_always: false,
+    };
+    run_on(bundle, launch, stream, connection).await
+}
+
+/// A dispatcher and what comes with it.
+struct Dispatch {
+    dispatcher: Dispatcher,
+    startup: Startup,
+    requester: Requester,
+    /// Callers write directly: the driver must read whenever the connection is open.
+    reads_always: bool,
+}
+
+async fn run_on<S>(
+    bundle: &Bundle,
+    launch: Launch,
+    stream: S,
+    connection: Dispatch,
+) -> Result<RunOutcome, LaunchError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let Dispatch {
+        dispatcher,
+        startup,
+        requester,
+        reads_always,
+    } = connection;
     let task = async {
         let details = startup.details().await.map_err(LaunchError)?;
         let info = launch.task_info(*details);
@@ -148,21 +208,24 @@ where
     // futures-io read tries a `recv` first), the task's requests wake the driver without
     // re-running the task, and an answer the driver reads reaches the task in the same poll.
     // It is one future, so any executor can poll it.
-    Together::new(Box::pin(drive(stream, dispatcher)), Box::pin(task)).await
+    let driver = drive(stream, dispatcher, reads_always);
+    Together::new(Box::pin(driver), Box::pin(task)).await
 }
 
-enum Wake {
-    Read(std::io::Result<usize>),
+/// What woke the driver.
+enum Turn {
+    /// `false` once no requester is left.
     Requests(bool),
+    /// Bytes, or the end of the stream, fed to the session.
+    Received,
     Deadline,
 }
 
 // Owns the socket: moves bytes between it and the dispatcher until every requester is gone.
-async fn drive<S>(mut stream: S, mut dispatcher: Dispatcher)
+async fn drive<S>(mut stream: S, mut dispatcher: Dispatcher, reads_always: bool)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut buf = vec![0u8; 64 * 1024];
     // One timer for the session's deadlines (`Dispatcher::timer_to_set`).
     let mut timer = Timer::never();
     loop {
@@ -174,33 +237,36 @@ where
         if let Some(deadline) = dispatcher.timer_to_set() {
             timer.set_at(deadline);
         }
-        let timer_is_set = dispatcher.timer_is_set();
-        // A futures-io read tries `recv` on every poll, so the socket is only read while an
-        // answer is owed; the requests are polled first for the same reason.
-        let expects_input = dispatcher.expects_input();
-        let read = async {
-            if !expects_input {
-                future::pending().await
-            } else {
-                Wake::Read(stream.read(&mut buf).await)
+        // In this order: requests first, so that every queued one goes out in one write.
+        let turn = future::poll_fn(|cx| {
+            if let Poll::Ready(more) = dispatcher.poll_requests(cx) {
+                return Poll::Ready(Turn::Requests(more));
             }
-        };
-        // Takes every queued request, so that they go out in one write.
-        let requests = future::poll_fn(|cx| dispatcher.poll_requests(cx).map(Wake::Requests));
-        let deadline = async {
-            if timer_is_set {
-                (&mut timer).await;
-                Wake::Deadline
+            // A futures-io read tries `recv` on every poll, so the socket is read only while
+            // an answer is owed, unless callers write their own requests: then no one tells
+            // the driver that an answer is owed, and it reads while the connection is open.
+            let read = if reads_always {
+                !dispatcher.is_closed()
             } else {
-                future::pending().await
+                dispatcher.expects_input()
+            };
+            if read {
+                let received =
+                    dispatcher.poll_receive(cx, |cx, buf| Pin::new(&mut stream).poll_read(cx, buf));
+                if received.is_ready() {
+                    return Poll::Ready(Turn::Received);
+                }
             }
-        };
-        match future::or(requests, future::or(read, deadline)).await {
-            Wake::Read(Ok(0)) | Wake::Read(Err(_)) => dispatcher.handle_eof(Instant::now()),
-            Wake::Read(Ok(n)) => dispatcher.handle_input(&buf[..n], Instant::now()),
-            Wake::Requests(true) => {}
-            Wake::Requests(false) => return,
-            Wake::Deadline => dispatcher.handle_timeout(Instant::now()),
+            if dispatcher.timer_is_set() && Pin::new(&mut timer).poll(cx).is_ready() {
+                return Poll::Ready(Turn::Deadline);
+            }
+            Poll::Pending
+        })
+        .await;
+        match turn {
+            Turn::Requests(true) | Turn::Received => {}
+            Turn::Requests(false) => return,
+            Turn::Deadline => dispatcher.handle_timeout(Instant::now()),
         }
     }
 }
