@@ -134,13 +134,7 @@ pub async fn run(bundle: &Bundle, launch: Launch) -> Result<RunOutcome, LaunchEr
         Box::new(move |bytes| (&*direct).write(bytes)),
         Box::new(move |buf| (&*reader).read(buf)),
     );
-    let connection = Dispatch {
-        dispatcher,
-        startup,
-        requester,
-        reads_always: true,
-    };
-    run_on(bundle, launch, stream, connection).await
+    run_on(bundle, launch, stream, (dispatcher, startup, requester)).await
 }
 
 /// [`run`] over any `futures-io` stream connected to the supervisor's comm socket (an
@@ -155,39 +149,18 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let (dispatcher, startup, requester) = Dispatcher::new(launch.session.clone(), Instant::now());
-    let connection = Dispatch {
-        dispatcher,
-        startup,
-        requester,
-        reads_always: false,
-    };
-    run_on(bundle, launch, stream, connection).await
-}
-
-/// A dispatcher and what comes with it.
-struct Dispatch {
-    dispatcher: Dispatcher,
-    startup: Startup,
-    requester: Requester,
-    /// Callers write directly: the driver must read whenever the connection is open.
-    reads_always: bool,
+    run_on(bundle, launch, stream, (dispatcher, startup, requester)).await
 }
 
 async fn run_on<S>(
     bundle: &Bundle,
     launch: Launch,
     stream: S,
-    connection: Dispatch,
+    (dispatcher, startup, requester): (Dispatcher, Startup, Requester),
 ) -> Result<RunOutcome, LaunchError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let Dispatch {
-        dispatcher,
-        startup,
-        requester,
-        reads_always,
-    } = connection;
     let task = async {
         let details = startup.details().await.map_err(LaunchError)?;
         let info = launch.task_info(*details);
@@ -208,8 +181,7 @@ where
     // futures-io read tries a `recv` first), the task's requests wake the driver without
     // re-running the task, and an answer the driver reads reaches the task in the same poll.
     // It is one future, so any executor can poll it.
-    let driver = drive(stream, dispatcher, reads_always);
-    Together::new(Box::pin(driver), Box::pin(task)).await
+    Together::new(Box::pin(drive(stream, dispatcher)), Box::pin(task)).await
 }
 
 /// What woke the driver.
@@ -222,7 +194,7 @@ enum Turn {
 }
 
 // Owns the socket: moves bytes between it and the dispatcher until every requester is gone.
-async fn drive<S>(mut stream: S, mut dispatcher: Dispatcher, reads_always: bool)
+async fn drive<S>(mut stream: S, mut dispatcher: Dispatcher)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -242,15 +214,10 @@ where
             if let Poll::Ready(more) = dispatcher.poll_requests(cx) {
                 return Poll::Ready(Turn::Requests(more));
             }
-            // A futures-io read tries `recv` on every poll, so the socket is read only while
-            // an answer is owed, unless callers write their own requests: then no one tells
-            // the driver that an answer is owed, and it reads while the connection is open.
-            let read = if reads_always {
-                !dispatcher.is_closed()
-            } else {
-                dispatcher.expects_input()
-            };
-            if read {
+            // Only while an answer is owed: a futures-io read tries `recv` on every poll, and
+            // a read registered with the reactor while callers take their answers themselves
+            // would wake its thread for bytes already gone.
+            if dispatcher.expects_input() {
                 let received =
                     dispatcher.poll_receive(cx, |cx, buf| Pin::new(&mut stream).poll_read(cx, buf));
                 if received.is_ready() {

@@ -225,10 +225,10 @@ async fn drive(mut stream: TcpStream, mut dispatcher: Dispatcher) {
             if let Poll::Ready(more) = dispatcher.poll_requests(cx) {
                 return Poll::Ready(Turn::Requests(more));
             }
-            // Always, while the connection is open: callers send without telling the driver
-            // that an answer is owed. After a short read tokio waits for the next readiness
-            // event instead of trying `recv` again, so an idle read costs no system call.
-            if !dispatcher.is_closed() {
+            // Only while an answer is owed (a caller whose request waits wakes the driver): a
+            // read registered while callers take their answers themselves would only wake
+            // the driver for bytes already gone.
+            if dispatcher.expects_input() {
                 let read = dispatcher.poll_receive(cx, |cx, buf| {
                     let mut buf = ReadBuf::new(buf);
                     Pin::new(&mut stream)

@@ -34,11 +34,14 @@
 //! runnable there, and it answers in that hand-over as it would while a blocking read waited:
 //! the request completes in the poll that sent it, without the driver, the reactor or a
 //! wake-up. When both reads find nothing (a supervisor on another CPU, or a slow one), the
-//! caller waits as before, and reads ahead less often: after `n` misses in a row it skips the
-//! next `2ⁿ − 1` requests (at most 63), so that a supervisor that never answers that fast
+//! caller wakes the driver, which reads only while an answer is owed (so that a read
+//! registered with a reactor does not fire, after the fact, for answers callers took), and
+//! waits as before. Callers then read ahead less often: after `n` misses in a row, the next
+//! `2ⁿ − 1` requests (at most 63) skip it, so that a supervisor that never answers that fast
 //! costs two failed reads and a yield in 64 requests. After 32 requests in a row complete in
-//! the poll that sent them, the next one waits for the driver, so that the caller's task
-//! still yields to its executor.
+//! the poll that sent them, the caller yields to its executor once: the 32nd answer is kept
+//! for its next poll, which its own wake asks for, so that a task that only makes requests
+//! still lets others run.
 //!
 //! Either way the driver alone waits: a caller that stops polling its request holds back no
 //! one else's answer or deadline. Every read of the socket, a caller's or the driver's
@@ -190,10 +193,6 @@ struct ReadAhead {
 
 impl ReadAhead {
     fn should_try(&mut self) -> bool {
-        if self.streak >= MAX_READ_AHEAD_STREAK {
-            self.streak = 0;
-            return false;
-        }
         if self.skip > 0 {
             self.skip -= 1;
             return false;
@@ -201,9 +200,16 @@ impl ReadAhead {
         true
     }
 
-    fn hit(&mut self) {
+    /// Counts a request answered by its read ahead; true when its caller should now yield
+    /// to its executor (see the module docs).
+    fn hit(&mut self) -> bool {
         self.misses = 0;
         self.streak += 1;
+        if self.streak >= MAX_READ_AHEAD_STREAK {
+            self.streak = 0;
+            return true;
+        }
+        false
     }
 
     fn miss(&mut self) {
@@ -463,6 +469,7 @@ impl Exchange {
         });
         let mut wake = Vec::new();
         let mut routed = None;
+        let mut yield_now = false;
         if let Some(read) = shared.read_ahead.as_ref() {
             let open = table.session.state() != SessionState::Closed;
             if written.is_ready() && open && table.read_ahead.should_try() {
@@ -471,13 +478,20 @@ impl Exchange {
                     routed = Some(table.route(&shared.closed, &mut wake));
                 }
                 if matches!(table.slots[ticket], Slot::Answered(_)) {
-                    table.read_ahead.hit();
+                    yield_now = table.read_ahead.hit();
                 } else {
                     table.read_ahead.miss();
                 }
             }
         }
         let outcome = match std::mem::replace(&mut table.slots[ticket], Slot::Free) {
+            // Yielding: the answer stays in its slot for the next poll, which this caller's
+            // own wake (below) asks for.
+            Slot::Answered(answer) if yield_now => {
+                table.slots[ticket] = Slot::Answered(answer);
+                wake.push(cx.waker().clone());
+                Poll::Pending
+            }
             Slot::Answered(answer) => {
                 table.free.push(ticket);
                 table.uncollected -= 1;
@@ -488,11 +502,15 @@ impl Exchange {
                 Poll::Pending
             }
         };
-        // The driver finishes a write the socket would not take, moves its timer if this
-        // request still waits and is due before it fires, and learns that the session ended
-        // if it did here.
+        // The driver finishes a write the socket would not take, and learns that the session
+        // ended if it did here. If this request still waits, the driver moves its timer if the
+        // request is due before it fires, and, when callers read ahead, starts reading: it
+        // reads only while an answer is owed.
+        let waits = outcome.is_pending() && !yield_now;
         let driver_needed = written.is_pending()
-            || (outcome.is_pending() && table.timer_at.is_none_or(|at| at > now + timeout))
+            || (waits
+                && (shared.read_ahead.is_some()
+                    || table.timer_at.is_none_or(|at| at > now + timeout)))
             || table.session.state() == SessionState::Closed;
         let driver = if driver_needed {
             table.driver_needed = true;
@@ -650,7 +668,9 @@ impl Dispatcher {
     /// As [`with_direct_writes`](Self::with_direct_writes), and a caller that wrote its
     /// request also reads its answer at once with `read`, in the same poll, while that keeps
     /// finding the answer there (see the [module docs](self)). The driver must then read
-    /// through [`poll_receive`](Self::poll_receive), never outside the table's lock.
+    /// through [`poll_receive`](Self::poll_receive), never outside the table's lock, and
+    /// needs to read only while [`expects_input`](Self::expects_input): a caller whose
+    /// request still waits after its write wakes the driver.
     pub fn with_direct_io(
         config: SessionConfig,
         now: Instant,
@@ -1469,5 +1489,214 @@ mod tests {
             "the last one out wakes the driver"
         );
         assert_eq!(dispatcher.poll_requests(&mut cx), Poll::Ready(false));
+    }
+
+    /// A supervisor behind a socket whose callers read ahead: it reads each request as it is
+    /// written and, when `eager`, answers it at once (as one sharing the task's CPU does
+    /// during the caller's yield); otherwise when told. Counts the callers' reads.
+    struct Peer {
+        supervisor: SupervisorSession,
+        to_task: Vec<u8>,
+        unanswered: Vec<(i64, String)>,
+        eager: bool,
+        ended: bool,
+        reads: usize,
+    }
+
+    #[derive(Clone)]
+    struct PeerSocket(Arc<Mutex<Peer>>);
+
+    impl PeerSocket {
+        fn peer(&self) -> MutexGuard<'_, Peer> {
+            self.0.lock().unwrap()
+        }
+
+        fn answer_unanswered(&self) {
+            let mut peer = self.peer();
+            let peer = &mut *peer;
+            for (id, key) in peer.unanswered.drain(..) {
+                answer(&mut peer.supervisor, id, &key);
+            }
+            let bytes = peer.supervisor.transmit().to_vec();
+            peer.supervisor.advance_transmit(bytes.len());
+            peer.to_task.extend_from_slice(&bytes);
+        }
+
+        /// The driver reads what the peer sent (not counted as a caller's read).
+        fn deliver(&self, dispatcher: &mut Dispatcher) -> Poll<Received> {
+            let mut cx = Context::from_waker(Waker::noop());
+            dispatcher.poll_receive(&mut cx, |_, buf| Poll::Ready(self.take_into(buf)))
+        }
+
+        fn take_into(&self, buf: &mut [u8]) -> io::Result<usize> {
+            let mut peer = self.peer();
+            if peer.to_task.is_empty() {
+                return if peer.ended {
+                    Ok(0)
+                } else {
+                    Err(io::ErrorKind::WouldBlock.into())
+                };
+            }
+            let n = buf.len().min(peer.to_task.len());
+            buf[..n].copy_from_slice(&peer.to_task[..n]);
+            peer.to_task.drain(..n);
+            Ok(n)
+        }
+    }
+
+    /// A dispatcher whose callers write and read ahead through `PeerSocket`, past its
+    /// `StartupDetails`.
+    fn reading_ahead() -> (Dispatcher, Requester, PeerSocket) {
+        let mut supervisor = SupervisorSession::new(SupervisorConfig::default());
+        let details = local_startup_details(&test_args("dag", "task")).unwrap();
+        supervisor.send_startup(&details).unwrap();
+        let to_task = supervisor.transmit().to_vec();
+        supervisor.advance_transmit(to_task.len());
+        let socket = PeerSocket(Arc::new(Mutex::new(Peer {
+            supervisor,
+            to_task,
+            unanswered: Vec::new(),
+            eager: true,
+            ended: false,
+            reads: 0,
+        })));
+        let writer = socket.clone();
+        let reader = socket.clone();
+        let (mut dispatcher, _startup, requester) = Dispatcher::with_direct_io(
+            SessionConfig::default(),
+            Instant::now(),
+            Box::new(move |bytes| {
+                let eager = {
+                    let mut peer = writer.peer();
+                    let seen = requests_in(bytes, &mut peer.supervisor);
+                    peer.unanswered.extend(seen);
+                    peer.eager
+                };
+                if eager {
+                    writer.answer_unanswered();
+                }
+                Ok(bytes.len())
+            }),
+            Box::new(move |buf| {
+                reader.peer().reads += 1;
+                reader.take_into(buf)
+            }),
+        );
+        assert_eq!(
+            socket.deliver(&mut dispatcher),
+            Poll::Ready(Received::Bytes)
+        );
+        (dispatcher, requester, socket)
+    }
+
+    #[test]
+    fn a_caller_reading_ahead_takes_its_answer_in_the_poll_that_sent_it_and_wakes_no_one() {
+        let (mut dispatcher, requester, socket) = reading_ahead();
+        let (driver_wakes, driver) = counting_waker();
+        assert!(dispatcher
+            .poll_requests(&mut Context::from_waker(&driver))
+            .is_pending());
+        let (caller_wakes, caller) = counting_waker();
+        let mut cx = Context::from_waker(&caller);
+        for key in ["first", "second", "third"] {
+            let mut call = get_variable(&requester, key);
+            assert_eq!(value_of(call.as_mut().poll(&mut cx)), key);
+        }
+        assert_eq!(socket.peer().reads, 3, "one read each");
+        assert_eq!(woken(&caller_wakes), 0);
+        assert_eq!(woken(&driver_wakes), 0, "the driver had nothing to do");
+        assert_eq!(dispatcher.timer_to_set(), None);
+    }
+
+    #[test]
+    fn after_a_streak_of_answers_read_ahead_the_caller_yields_once_keeping_its_answer() {
+        let (_dispatcher, requester, _socket) = reading_ahead();
+        let (caller_wakes, caller) = counting_waker();
+        let mut cx = Context::from_waker(&caller);
+        for round in 0..3 {
+            for n in 1..MAX_READ_AHEAD_STREAK {
+                let key = format!("{round}-{n}");
+                let mut call = get_variable(&requester, &key);
+                assert_eq!(value_of(call.as_mut().poll(&mut cx)), key);
+            }
+            let before = woken(&caller_wakes);
+            let mut call = get_variable(&requester, "last");
+            assert!(call.as_mut().poll(&mut cx).is_pending(), "round {round}");
+            assert_eq!(
+                woken(&caller_wakes),
+                before + 1,
+                "it asks to be polled again"
+            );
+            assert_eq!(value_of(call.as_mut().poll(&mut cx)), "last");
+        }
+    }
+
+    /// Sends one request and sees it answered: how many times its caller read the socket,
+    /// and whether its first poll took the answer.
+    fn one_request(
+        dispatcher: &mut Dispatcher,
+        requester: &Requester,
+        socket: &PeerSocket,
+    ) -> (usize, bool) {
+        let mut cx = Context::from_waker(Waker::noop());
+        let reads = socket.peer().reads;
+        let mut call = get_variable(requester, "k");
+        let at_once = call.as_mut().poll(&mut cx).is_ready();
+        let reads = socket.peer().reads - reads;
+        if !at_once {
+            // The driver reads the answer.
+            socket.answer_unanswered();
+            assert_eq!(socket.deliver(dispatcher), Poll::Ready(Received::Bytes));
+            assert_eq!(value_of(call.as_mut().poll(&mut cx)), "k");
+        }
+        (reads, at_once)
+    }
+
+    #[test]
+    fn a_caller_whose_reads_ahead_keep_missing_reads_ahead_less_often() {
+        let (mut dispatcher, requester, socket) = reading_ahead();
+        socket.peer().eager = false;
+        let mut tried = Vec::new();
+        for n in 0..200 {
+            match one_request(&mut dispatcher, &requester, &socket) {
+                (0, false) => {}
+                // A read, a yield, and a read.
+                (2, false) => tried.push(n),
+                other => panic!("request {n}: {other:?}"),
+            }
+        }
+        // Skips 1, 3, 7, ... 63 requests after each miss, and 63 from then on.
+        assert_eq!(tried, [0, 2, 6, 14, 30, 62, 126, 190]);
+
+        // One answer in time, and it reads ahead on every request again.
+        socket.peer().eager = true;
+        let first_hit = (200..300).find(|_| one_request(&mut dispatcher, &requester, &socket).1);
+        assert_eq!(first_hit, Some(254));
+        assert_eq!(one_request(&mut dispatcher, &requester, &socket), (1, true));
+    }
+
+    #[test]
+    fn the_end_of_the_stream_read_ahead_ends_the_session_and_wakes_the_driver() {
+        let (mut dispatcher, requester, socket) = reading_ahead();
+        let (driver_wakes, driver) = counting_waker();
+        let mut driver_cx = Context::from_waker(&driver);
+        assert!(dispatcher.poll_requests(&mut driver_cx).is_pending());
+        {
+            let mut peer = socket.peer();
+            peer.eager = false;
+            peer.ended = true;
+        }
+        let mut call = get_variable(&requester, "k");
+        let answer = call.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+        assert!(
+            matches!(
+                answer,
+                Poll::Ready(Err(ExchangeError::Remote(ReplyError::ConnectionClosed)))
+            ),
+            "{answer:?}"
+        );
+        assert!(dispatcher.is_closed());
+        assert_eq!(woken(&driver_wakes), 1, "the driver learns it");
+        assert!(!dispatcher.expects_input());
     }
 }

@@ -172,14 +172,20 @@ where
                     this.outer.polling.store(false, SeqCst);
                     return Poll::Ready(output);
                 }
+                // Woken while it was polled: most likely by itself, to yield (a task that
+                // yields wakes itself and returns). Polling it again here would defeat that.
+                if this.task_wake.is_woken() {
+                    break;
+                }
             }
             this.outer.polling.store(false, SeqCst);
             if !this.driver_wake.is_woken() && !this.task_wake.is_woken() {
                 return Poll::Pending;
             }
         }
-        // The branches still wake each other (or an executor's budget ran out): let other
-        // tasks run first.
+        // The task yields, or the branches still wake each other (or an executor's budget ran
+        // out): let other tasks run first.
+        this.outer.polling.store(false, SeqCst);
         cx.waker().wake_by_ref();
         Poll::Pending
     }
@@ -359,6 +365,24 @@ mod tests {
         assert!(s.poll().is_pending(), "the poll ends");
         assert_eq!(s.driver.polls(), 1 + MAX_ROUNDS);
         assert_eq!(s.outer_wakes(), wakes + 1, "and asks to be polled again");
+    }
+
+    #[test]
+    fn a_task_that_wakes_itself_yields_to_the_executor() {
+        let mut s = Setup::new();
+        assert!(s.poll().is_pending());
+        s.task.wake_when_polled(s.task.waker(), 1);
+        s.task.waker().wake();
+        let wakes = s.outer_wakes();
+        assert!(s.poll().is_pending());
+        assert_eq!(
+            s.polls(),
+            (1, 2),
+            "the task is not polled again in that poll"
+        );
+        assert_eq!(s.outer_wakes(), wakes + 1, "but asks to be polled again");
+        assert!(s.poll().is_pending());
+        assert_eq!(s.polls(), (1, 3), "and is, in the next");
     }
 
     #[test]

@@ -251,6 +251,9 @@ struct Model {
     driver: Woken,
     /// The driver's last write found the socket full: it waits for it to take bytes.
     driver_waits_to_write: bool,
+    /// Whether the driver reads the socket: with callers reading ahead, only if its last turn
+    /// found an answer owed (`expects_input`), as the adapters' drivers do.
+    driver_reads: bool,
     callers: Vec<Caller>,
     start: Instant,
 }
@@ -292,6 +295,7 @@ impl Model {
             mode,
             driver: Woken::new(),
             driver_waits_to_write: false,
+            driver_reads: true,
             callers: Vec::new(),
             start: now,
         };
@@ -319,13 +323,18 @@ impl Model {
             self.driver_waits_to_write = written.is_pending();
             if written.is_pending() {
                 // The adapters' drivers wait for the write before anything else.
+                self.driver_reads = self.mode != Mode::DirectIo;
                 return;
             }
             let _ = self.dispatcher.timer_to_set();
             match self.dispatcher.poll_requests(&mut cx) {
                 Poll::Ready(true) => continue,
                 Poll::Ready(false) => panic!("the driver stopped while a requester lives"),
-                Poll::Pending => return,
+                Poll::Pending => {
+                    self.driver_reads =
+                        self.mode != Mode::DirectIo || self.dispatcher.expects_input();
+                    return;
+                }
             }
         }
         panic!("the driver never settled");
@@ -335,13 +344,26 @@ impl Model {
         let Some(exchange) = caller.exchange.as_mut() else {
             return;
         };
-        let before = caller.woken.now();
-        let mut cx = Context::from_waker(&caller.woken.waker);
-        if let Poll::Ready(result) = exchange.as_mut().poll(&mut cx) {
+        let waker = caller.woken.waker.clone();
+        let mut cx = Context::from_waker(&waker);
+        let mut before = caller.woken.now();
+        let mut polled = exchange.as_mut().poll(&mut cx);
+        if polled.is_pending() && caller.woken.now() != before {
+            // Only a caller yielding after a streak of answers read ahead wakes itself; its
+            // answer is kept for the poll it asked for.
+            assert_eq!(caller.woken.now(), before + 1, "a caller woke itself twice");
+            before = caller.woken.now();
+            polled = exchange.as_mut().poll(&mut cx);
+            assert!(
+                polled.is_ready(),
+                "a caller woke itself with no answer to take"
+            );
+        }
+        if let Poll::Ready(result) = polled {
             caller.result = Some(result);
             caller.exchange = None;
         }
-        // A wake during its own poll would make the executor poll it again at once.
+        // Any other wake during its own poll would make the executor poll it again at once.
         assert_eq!(caller.woken.now(), before, "a caller woke itself");
     }
 
@@ -357,6 +379,11 @@ impl Model {
     fn deliver(&mut self, up_to: usize) {
         let mut cx = Context::from_waker(&self.driver.waker);
         let socket = &self.socket;
+        if !self.driver_reads {
+            // The bytes wait in the socket, for a caller reading ahead or the driver's next
+            // read.
+            return;
+        }
         if self.mode == Mode::DirectIo {
             // Through the dispatcher, with its table locked, as callers read ahead. The end
             // of the stream is read as the adapters' drivers read it.
@@ -555,4 +582,24 @@ fn a_partial_direct_write_then_a_queued_request_keeps_their_order() {
         Op::Driver,
     ];
     run(Mode::DirectWrites, &ops);
+}
+
+/// With callers reading ahead, the driver reads only while an answer is owed: a request that
+/// still waits after its caller's write (here one that skips its read ahead after a miss)
+/// must set it reading again, though its deadline leaves the driver's timer alone.
+#[test]
+fn a_request_still_waiting_after_its_write_sets_the_driver_reading() {
+    let ops = [
+        Op::Eager(false),
+        Op::Call { timeout_ms: 100 },
+        Op::Supervisor {
+            answer: 1,
+            newest_first: false,
+        },
+        Op::Driver,
+        Op::Deliver(usize::MAX),
+        Op::RunCallers,
+        Op::Call { timeout_ms: 100 },
+    ];
+    run(Mode::DirectIo, &ops);
 }
