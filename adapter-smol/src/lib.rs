@@ -19,16 +19,19 @@
 //! }
 //! ```
 //!
-//! The driver loop, generic over any `AsyncRead + AsyncWrite` stream:
+//! [`run`] writes a request sent on its own from its caller's poll and reads ahead for the
+//! answer in that poll ([`sdk::dispatch::Dispatcher::with_direct_io`]); [`run_over`], generic
+//! over any `AsyncRead + AsyncWrite` stream, leaves every request to the driver. The driver
+//! loop:
 //!
 //! ```text
 //! loop {
 //!     write what the session has to send (poll_transmit);
-//!     match or(poll_fn(|cx| dispatcher.poll_requests(cx)), or(read(socket), timer)).await {
-//!         Read(n)     => dispatcher.handle_input(&buf[..n], now),
-//!         Requests    => {} // taken into the session
-//!         Deadline    => dispatcher.handle_timeout(now),
-//!     }
+//!     poll, in this order, until one is ready:
+//!         dispatcher.poll_requests(cx)                    => stop once no requester is left,
+//!         dispatcher.poll_receive(cx, read), while an answer is owed
+//!                                                         => bytes or the end, fed to the session,
+//!         the timer, while set                            => dispatcher.handle_timeout(now),
 //! }
 //! ```
 //!

@@ -17,21 +17,23 @@
 //! ```
 //!
 //! A request sent on its own (the usual case: one call awaited after another) is written to
-//! the socket by its caller, in the poll that sends it, with a write that never waits
-//! ([`sdk::dispatch::Dispatcher::with_direct_writes`]); requests sent in a burst are queued
-//! and written together. One driver future reads the socket into the core's session and
-//! routes each answer to its caller, and writes the queued requests and whatever a caller's
-//! write left over:
+//! the socket by its caller, in the poll that sends it, with a write that never waits, and
+//! the caller reads ahead for its answer in that same poll
+//! ([`sdk::dispatch::Dispatcher::with_direct_io`]): when the supervisor answers during the
+//! caller's hand-over of the CPU, the request completes without the driver or the reactor.
+//! Requests sent in a burst are queued and written together. One driver future reads the
+//! socket into the core's session while an answer is owed, routes each answer to its caller,
+//! and writes the queued requests and whatever a caller's write left over:
 //!
 //! ```text
 //! loop {
 //!     after taking requests, a timeout or the end: write what the session has to send, and
 //!     move the timer if the session's next deadline is earlier;
-//!     select! {  // in this order
-//!         more = poll_fn(|cx| dispatcher.poll_requests(cx)) => stop unless more,  // driver needed
-//!         n = socket.read(&mut buf), while the connection is open => dispatcher.handle_input(&buf[..n], now),
-//!         _ = timer (at poll_timeout(), or earlier)               => dispatcher.handle_timeout(now),
-//!     }
+//!     poll, in this order, until one is ready:
+//!         dispatcher.poll_requests(cx)                    => stop once no requester is left,
+//!         dispatcher.poll_receive(cx, read), while an answer is owed
+//!                                                         => bytes or the end, fed to the session,
+//!         the timer, while set                            => dispatcher.handle_timeout(now),
 //! }
 //! ```
 //!
