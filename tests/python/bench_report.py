@@ -420,14 +420,21 @@ def before_after_block(results: str) -> str | None:
     folder = os.path.join(results, "before-after")
     if not os.path.isdir(folder):
         return None
-    runs = {"before": [], "after": []}
-    for name in sorted(os.listdir(folder)):
-        for which in runs:
-            if name.startswith(which + "-") and name.endswith(".json"):
-                runs[which].append(load(os.path.join(folder, name)))
-    if not runs["before"] or not runs["after"]:
-        return None
     revision = open(os.path.join(folder, "revision")).read().strip()
+    blocks = []
+    for prefix, placement in (("", "threads placed by the scheduler"), ("1cpu", "both threads on CPU 0 (`taskset -c 0`)")):
+        runs = {"before": [], "after": []}
+        for name in sorted(os.listdir(folder)):
+            for which in runs:
+                if name.startswith(which + prefix + "-") and name.endswith(".json"):
+                    runs[which].append(load(os.path.join(folder, name)))
+        if runs["before"] and runs["after"]:
+            blocks.append(before_after_table(revision, runs, placement))
+    return "\n\n".join(blocks) if blocks else None
+
+
+def before_after_table(revision: str, runs: dict, placement: str) -> str:
+    """One placement's table of the before-and-after runs."""
 
     def pooled(which, path):
         values = []
@@ -456,7 +463,7 @@ def before_after_block(results: str) -> str | None:
     w = max(runs["after"][0]["windows"])
     return (
         f"Loopback benchmark built against `{revision}` (before) and this tree (after), {len(runs['after'])} alternating"
-        " runs of each, threads placed by the scheduler; medians [min – max] over the runs' rounds.\n\n"
+        f" runs of each, {placement}; medians [min – max] over the runs' rounds.\n\n"
         + table(["client", "p50 before (µs)", "p50 after (µs)", "p50 − floor, same round (µs)", "p99 before (µs)", "p99 after (µs)",
                  f"{w} in flight before (k requests/s)", "after"], rows)
     )
