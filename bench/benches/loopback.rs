@@ -11,7 +11,9 @@
 //! each round), `BENCH_PIPELINED` requests per throughput run (default 100,000),
 //! `BENCH_WINDOWS` requests in flight (default `16,256`), `BENCH_OUT` a file for the JSON
 //! results, `BENCH_ONLY` a comma-separated list of configurations to run (for profiling; the
-//! summary needs `floor`).
+//! summary needs `floor`), `BENCH_PIN=apart` to run the client's threads on CPU 0 and the
+//! server's on CPU 1 (every wake-up then crosses CPUs; without it the scheduler places them,
+//! and `taskset -c 0` puts all on one CPU).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -88,6 +90,9 @@ fn with_server<T>(
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let address = listener.local_addr()?.to_string();
     let server = std::thread::spawn(move || -> io::Result<()> {
+        if pinned_apart() {
+            pin_current_thread(1)?;
+        }
         let (stream, _) = listener.accept()?;
         stream.set_nodelay(true)?;
         serve(stream)
@@ -99,6 +104,29 @@ fn with_server<T>(
     let result = result?;
     served?;
     Ok(result)
+}
+
+/// Whether `BENCH_PIN=apart` asks for the client on CPU 0 and the server on CPU 1.
+fn pinned_apart() -> bool {
+    std::env::var("BENCH_PIN").is_ok_and(|v| v == "apart")
+}
+
+/// Binds the calling thread (and the threads it spawns from now on) to one CPU.
+fn pin_current_thread(cpu: usize) -> io::Result<()> {
+    // SAFETY: `cpu_set_t` is plain bits, for which all zeroes is the empty set; `CPU_SET`
+    // writes within it, and `sched_setaffinity` only reads the set it is given by reference.
+    let status = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if status != 0 {
+        let error = io::Error::last_os_error();
+        return Err(io::Error::other(format!(
+            "pinning a thread to CPU {cpu}: {error}"
+        )));
+    }
+    Ok(())
 }
 
 fn echo_server(stream: TcpStream) -> io::Result<()> {
@@ -219,6 +247,10 @@ fn rotated<'a>(names: &[&'a str], round: usize) -> Vec<&'a str> {
 
 fn main() -> io::Result<()> {
     let cfg = Config::from_env();
+    if pinned_apart() {
+        // Before any client thread exists: the runtimes' threads inherit it.
+        pin_current_thread(0)?;
+    }
     println!(
         "loopback: {} round trips per run after {} warm-up, {} rounds; throughput: {} requests, windows {:?}",
         cfg.count, cfg.warmup, cfg.rounds, cfg.pipelined, cfg.windows
