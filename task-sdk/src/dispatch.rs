@@ -33,8 +33,8 @@
 //! (`sched_yield`). When the supervisor shares the CPU, the request's wake-up makes it
 //! runnable there, and it answers in that hand-over as it would while a blocking read waited:
 //! the request completes in the poll that sent it, without the driver, the reactor or a
-//! wake-up. When both reads find nothing (a supervisor on another CPU, or a slow one), the
-//! caller wakes the driver, which reads only while an answer is owed (so that a read
+//! wake-up. When both reads find nothing (a supervisor on another CPU, or a slow one), or
+//! the caller skipped them (below), it wakes the driver, which reads only while an answer is owed (so that a read
 //! registered with a reactor does not fire, after the fact, for answers callers took), and
 //! waits as before. Callers then read ahead less often: after `n` misses in a row, the next
 //! `2ⁿ − 1` requests (at most 63) skip it, so that a supervisor that never answers that fast
