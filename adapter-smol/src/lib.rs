@@ -41,10 +41,8 @@
 #![warn(missing_docs)]
 
 use std::future::Future;
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -129,14 +127,9 @@ pub async fn run(bundle: &Bundle, launch: Launch) -> Result<RunOutcome, LaunchEr
     // Callers write, and read ahead, through a second handle on the same socket: a plain
     // non-blocking `send` or `recv`, under the dispatcher's lock, so bytes keep their order
     // with the driver's writes and reads.
-    let direct = Arc::new(launch.comm.try_clone().map_err(comm_error)?);
-    let reader = direct.clone();
-    let (dispatcher, startup, requester) = Dispatcher::with_direct_io(
-        launch.session.clone(),
-        Instant::now(),
-        Box::new(move |bytes| (&*direct).write(bytes)),
-        Box::new(move |buf| (&*reader).read(buf)),
-    );
+    let (dispatcher, startup, requester) =
+        Dispatcher::with_direct_socket(launch.session.clone(), Instant::now(), &launch.comm)
+            .map_err(comm_error)?;
     run_on(bundle, launch, stream, (dispatcher, startup, requester)).await
 }
 

@@ -45,9 +45,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-use std::io::{Read, Write};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use airflow_protocol::ToSupervisor;
@@ -141,14 +139,9 @@ pub async fn run(bundle: &Bundle, launch: Launch) -> Result<RunOutcome, LaunchEr
     // with the driver's writes and reads. A read ahead that takes what tokio's reactor was
     // about to report costs no spurious wake-up: epoll drops a readiness event whose socket
     // has nothing left to read by the time it is collected.
-    let direct = Arc::new(launch.comm.try_clone().map_err(comm_error)?);
-    let reader = direct.clone();
-    let (dispatcher, startup, requester) = Dispatcher::with_direct_io(
-        launch.session.clone(),
-        Instant::now(),
-        Box::new(move |bytes| (&*direct).write(bytes)),
-        Box::new(move |buf| (&*reader).read(buf)),
-    );
+    let (dispatcher, startup, requester) =
+        Dispatcher::with_direct_socket(launch.session.clone(), Instant::now(), &launch.comm)
+            .map_err(comm_error)?;
     let mut driver = Box::pin(drive(stream, dispatcher));
     let details = tokio::select! {
         biased;

@@ -34,9 +34,9 @@
 //! runnable there, and it answers in that hand-over as it would while a blocking read waited:
 //! the request completes in the poll that sent it, without the driver, the reactor or a
 //! wake-up. When both reads find nothing (a supervisor on another CPU, or a slow one), or
-//! the caller skipped them (below), it wakes the driver, which reads only while an answer is owed (so that a read
-//! registered with a reactor does not fire, after the fact, for answers callers took), and
-//! waits as before. Callers then read ahead less often: after `n` misses in a row, the next
+//! the caller skipped them (below), it wakes the driver, which reads only while an answer is
+//! owed (so that a read registered with a reactor does not fire, after the fact, for answers
+//! callers took), and waits as before. Callers then read ahead less often: after `n` misses in a row, the next
 //! `2ⁿ − 1` requests (at most 63) skip it, so that a supervisor that never answers that fast
 //! costs two failed reads and a yield in 64 requests. After 32 requests in a row complete in
 //! the poll that sent them, the caller yields to its executor once: the 32nd answer is kept
@@ -678,6 +678,24 @@ impl Dispatcher {
         read: DirectRead,
     ) -> (Self, Startup, Requester) {
         Self::build(config, now, Some(write), Some(read))
+    }
+
+    /// [`with_direct_io`](Self::with_direct_io) over a TCP comm socket, already set
+    /// non-blocking: callers write and read ahead through a second handle on it, with plain
+    /// `send` and `recv` calls.
+    pub fn with_direct_socket(
+        config: SessionConfig,
+        now: Instant,
+        comm: &std::net::TcpStream,
+    ) -> io::Result<(Self, Startup, Requester)> {
+        let writer = Arc::new(comm.try_clone()?);
+        let reader = writer.clone();
+        Ok(Self::with_direct_io(
+            config,
+            now,
+            Box::new(move |bytes| io::Write::write(&mut &*writer, bytes)),
+            Box::new(move |buf| io::Read::read(&mut &*reader, buf)),
+        ))
     }
 
     fn build(
